@@ -1,0 +1,427 @@
+"""The training loop shared by BCE pretraining and Punzi-loss fine-tuning.
+
+A phase is an *objective* (how one mini-batch turns into a loss and gradients)
+run by :func:`run_phase` (epochs, optimiser, learning-rate schedule, recovery
+from non-finite losses, best-state tracking, Ctrl-C). Both phases use the same
+loop, so every safeguard exists once.
+"""
+
+# Authors: the skpunzi developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.exceptions import ConvergenceWarning
+
+from ._loss import WindowIndex, mean_sensitivity, window_sums
+from ._network import network_logits
+from ._progress import ProgressBar
+
+__all__ = [
+    "BCEObjective",
+    "PhaseConfig",
+    "PhaseResult",
+    "PunziObjective",
+    "TrainingInterrupted",
+    "run_phase",
+]
+
+# Consecutive non-finite steps after which a phase gives up.
+_MAX_RECOVERIES = 8
+
+
+class TrainingInterrupted(Exception):
+    """Raised by :func:`run_phase` after Ctrl-C, once the best state is restored."""
+
+
+@dataclass
+class PhaseConfig:
+    """How one phase is run (everything but the objective)."""
+
+    name: str
+    max_epochs: int
+    learning_rate: float
+    optimizer: str = "adam"
+    lr_patience: int = 10
+    lr_factor: float = 0.5
+    early_stopping: bool = False
+    n_iter_no_change: int = 50
+    tol: float = 0.0
+    restore_best: bool = False
+    verbose: int = 0
+
+
+@dataclass
+class PhaseResult:
+    """What a phase leaves behind for the estimator's fitted attributes."""
+
+    history: list = field(default_factory=list)
+    n_epochs: int = 0
+    best_loss: float = math.inf
+    stopped_early: bool = False
+    n_recoveries: int = 0
+
+
+def _split_bounds(n_events, batch_size):
+    """Boundaries of near-equal contiguous batches (the last is not a runt)."""
+    n_batches = max(1, math.ceil(n_events / (batch_size or n_events)))
+    return np.linspace(0, n_events, n_batches + 1).round().astype(np.int64)
+
+
+class BCEObjective:
+    """Class-balanced weighted binary cross-entropy on contiguous batches.
+
+    The data are reshuffled once per epoch (one gather), and batches are then
+    contiguous slices, which is much cheaper than fancy indexing every step.
+    """
+
+    def __init__(self, X, y, weight, batch_size, generator):
+        self.X, self.y, self.weight = X, y, weight
+        self.bounds = _split_bounds(X.shape[0], batch_size)
+        self.generator = generator
+        self.n_batches = len(self.bounds) - 1
+
+    def start_epoch(self):
+        """Reshuffle the events; returns the order in which batches are run."""
+        if self.n_batches > 1:
+            order = torch.randperm(self.X.shape[0], generator=self.generator)
+            order = order.to(self.X.device)
+            self.X, self.y, self.weight = self.X[order], self.y[order], self.weight[order]
+        return range(self.n_batches)
+
+    def step(self, network, batch):
+        """Loss of one batch; gradients are accumulated into the network."""
+        start, stop = self.bounds[batch], self.bounds[batch + 1]
+        weight = self.weight[start:stop]
+        logits = network(self.X[start:stop])
+        loss = F.binary_cross_entropy_with_logits(
+            logits, self.y[start:stop], weight=weight, reduction="sum"
+        ) / weight.sum().clamp_min(1e-12)
+        loss.backward()
+        return loss.item(), stop - start
+
+    def validation_loss(self, network):
+        """Pretraining monitors its training loss only."""
+        return None
+
+
+class PunziObjective:
+    """Exact Punzi-loss gradients, computed chunk by chunk.
+
+    The loss depends on the events only through two sums per hypothesis.
+    A first pass without autograd accumulates them; the loss then gives
+    d(loss)/d(sum) for every window; a second pass turns these into
+    per-event output gradients and backpropagates one chunk at a time. Memory
+    stays proportional to the chunk, and no (events x hypotheses) array is
+    ever built. Batches small enough for one chunk take the direct autograd
+    path instead (one forward pass).
+
+    Parameters
+    ----------
+    X, weight : torch.Tensor
+        Training events (already shuffled) and their physics weights.
+    index : WindowIndex
+        Window pairs of the training events.
+    hypothesis_weights : torch.Tensor of shape (n_hypotheses,)
+        Weight of each hypothesis in the mean; 0 leaves it out.
+    loss_kwargs : dict
+        ``a``, ``b``, ``luminosity`` and ``formula``.
+    batch_size : int or None
+        Events per mini-batch; ``None`` means the full sample.
+    sample_scale : float
+        Ratio of the events the weights describe to the training events (more
+        than 1 when a validation split was taken out).
+    chunk_size : int
+        Events per forward/backward chunk.
+    validation : tuple or None
+        ``(X, weight, index, scale)`` of the validation events.
+    """
+
+    def __init__(
+        self,
+        X,
+        weight,
+        index,
+        hypothesis_weights,
+        loss_kwargs,
+        batch_size,
+        sample_scale,
+        chunk_size,
+        generator,
+        validation=None,
+    ):
+        self.X, self.weight, self.index = X, weight, index
+        self.loss_kwargs = loss_kwargs
+        self.chunk_size = chunk_size
+        self.generator = generator
+        self.validation = validation
+        self.bounds = _split_bounds(X.shape[0], batch_size)
+        self.n_batches = len(self.bounds) - 1
+
+        # The paper multiplies every mini-batch sum by the number of batches:
+        # the mean of the scaled batch sums is then exactly the full sum.
+        self.scale = self.n_batches * sample_scale
+
+        # A hypothesis without signal in a batch cannot be scored there; it
+        # is left out of that batch's mean rather than floored to a huge value.
+        self.batch_weights = [
+            self._present(hypothesis_weights, *self._pairs(batch))
+            for batch in range(self.n_batches)
+        ]
+
+    def _pairs(self, batch):
+        start, stop = self.bounds[batch], self.bounds[batch + 1]
+        event, target = self.index.slice(start, stop)
+        return start, stop, event, target
+
+    def _present(self, hypothesis_weights, start, stop, event, target):
+        signal_weight, _ = window_sums(
+            self.weight[start:stop].double(), event, target, self.index.n_hypotheses
+        )
+        return torch.where(
+            signal_weight > 0, hypothesis_weights, torch.zeros_like(hypothesis_weights)
+        )
+
+    def start_epoch(self):
+        """The batch partition is fixed; only the order of batches changes."""
+        order = torch.randperm(self.n_batches, generator=self.generator)
+        return order.tolist()
+
+    def step(self, network, batch):
+        """Loss of one batch; gradients are accumulated into the network."""
+        start, stop, event, target = self._pairs(batch)
+        x, weight = self.X[start:stop], self.weight[start:stop]
+        hypothesis_weights = self.batch_weights[batch]
+        if not bool((hypothesis_weights > 0).any()):
+            return math.nan, 0
+
+        if stop - start <= self.chunk_size:
+            probability = torch.sigmoid(network(x))
+            loss = self._loss((weight * probability).double(), event, target, batch)
+            loss.backward()
+            return loss.item(), stop - start
+
+        # Pass 1: the per-window sums, without autograd.
+        logits = network_logits(network, x, self.chunk_size)
+        probability = torch.sigmoid(logits)
+        values = (weight * probability).double()
+        efficiency, background = window_sums(
+            values, event, target, self.index.n_hypotheses
+        )
+        sums = torch.cat([efficiency, background]).requires_grad_(True)
+
+        # The loss as a function of the 2 x n_hypotheses sums alone.
+        n_hyp = self.index.n_hypotheses
+        loss = mean_sensitivity(
+            sums[:n_hyp] * self.scale,
+            sums[n_hyp:] * self.scale,
+            hypothesis_weights,
+            **self.loss_kwargs,
+        )
+        (grad_sums,) = torch.autograd.grad(loss, sums)
+
+        # Pass 2: d(loss)/d(logit_i) = w_i p_i (1 - p_i) * sum over the
+        # windows of event i of d(loss)/d(sum), then backpropagate by chunk.
+        grad_events = torch.zeros_like(values).index_add(0, event, grad_sums[target])
+        grad_logits = (grad_events.to(weight.dtype) * weight) * (
+            probability * (1 - probability)
+        )
+        for chunk_x, chunk_grad in zip(
+            torch.split(x, self.chunk_size), torch.split(grad_logits, self.chunk_size)
+        ):
+            network(chunk_x).backward(chunk_grad)
+        return loss.item(), stop - start
+
+    def _loss(self, values, event, target, batch):
+        efficiency, background = window_sums(
+            values, event, target, self.index.n_hypotheses
+        )
+        return mean_sensitivity(
+            efficiency * self.scale,
+            background * self.scale,
+            self.batch_weights[batch],
+            **self.loss_kwargs,
+        )
+
+    def full_loss(self, network, X, weight, index, scale, hypothesis_weights):
+        """Punzi-loss of a whole sample, without autograd."""
+        logits = network_logits(network, X, self.chunk_size)
+        values = (weight * torch.sigmoid(logits)).double()
+        efficiency, background = window_sums(
+            values, index.event, index.target, index.n_hypotheses
+        )
+        with torch.no_grad():
+            loss = mean_sensitivity(
+                efficiency * scale,
+                background * scale,
+                hypothesis_weights,
+                **self.loss_kwargs,
+            )
+        return loss.item()
+
+    def validation_loss(self, network):
+        """Punzi-loss on the validation events, or ``None`` without them."""
+        if self.validation is None:
+            return None
+        X, weight, index, scale, hypothesis_weights = self.validation
+        return self.full_loss(network, X, weight, index, scale, hypothesis_weights)
+
+
+def _make_optimizer(name, parameters, learning_rate):
+    if name == "adam":
+        return torch.optim.Adam(parameters, lr=learning_rate)
+    return torch.optim.SGD(parameters, lr=learning_rate)
+
+
+def _snapshot(network):
+    return {key: value.detach().clone() for key, value in network.state_dict().items()}
+
+
+def _gradients_finite(network):
+    return all(
+        bool(torch.isfinite(p.grad).all())
+        for p in network.parameters()
+        if p.grad is not None
+    )
+
+
+def run_phase(network, objective, config):
+    """Train ``network`` on ``objective``; see :class:`PhaseConfig`.
+
+    Returns
+    -------
+    result : PhaseResult
+
+    Raises
+    ------
+    TrainingInterrupted
+        After Ctrl-C, with the network at its best state so far.
+    """
+    parameters = [p for p in network.parameters() if p.requires_grad]
+    optimizer = _make_optimizer(config.optimizer, parameters, config.learning_rate)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, factor=config.lr_factor, patience=config.lr_patience
+    )
+    progress = ProgressBar(config.name, config.max_epochs, config.verbose)
+    result = PhaseResult()
+    best_state = last_good = _snapshot(network)
+    epochs_without_improvement = 0
+    message = ""
+
+    try:
+        epoch = 0
+        while epoch < config.max_epochs:
+            state_at_start = _snapshot(network)
+            loss, finite = _run_epoch(network, objective, optimizer)
+            if not finite:
+                # Undo the epoch, take smaller steps and try it again.
+                result.n_recoveries += 1
+                if result.n_recoveries > _MAX_RECOVERIES:
+                    network.load_state_dict(last_good)
+                    message = "stopped: the loss stayed non-finite"
+                    warnings.warn(
+                        f"{config.name}: the loss or its gradient stayed non-finite "
+                        f"after {_MAX_RECOVERIES} learning-rate reductions; training "
+                        f"stopped at epoch {epoch} with the last finite parameters.",
+                        RuntimeWarning,
+                        stacklevel=4,
+                    )
+                    break
+                network.load_state_dict(last_good)
+                for group in optimizer.param_groups:
+                    group["lr"] *= config.lr_factor
+                warnings.warn(
+                    f"{config.name}: non-finite loss or gradient in epoch "
+                    f"{epoch + 1}; restored the last good parameters and lowered the "
+                    f"learning rate to {optimizer.param_groups[0]['lr']:.3g}.",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+                continue
+
+            epoch += 1
+            last_good = _snapshot(network)
+            validation_loss = objective.validation_loss(network)
+            learning_rate = optimizer.param_groups[0]["lr"]
+            monitored = loss if validation_loss is None else validation_loss
+            scheduler.step(monitored)
+            result.history.append(
+                {
+                    "phase": config.name,
+                    "epoch": epoch,
+                    "loss": loss,
+                    "validation_loss": (
+                        math.nan if validation_loss is None else validation_loss
+                    ),
+                    "learning_rate": learning_rate,
+                }
+            )
+            progress.update(epoch, loss, learning_rate, validation_loss)
+
+            # Without validation the epoch's loss was measured on the
+            # parameters it started from (exactly so for a full batch).
+            improved = not math.isfinite(result.best_loss) or (
+                monitored < result.best_loss - config.tol * abs(result.best_loss)
+            )
+            if improved:
+                result.best_loss = monitored
+                best_state = state_at_start if validation_loss is None else last_good
+                epochs_without_improvement = 0
+            else:
+                epochs_without_improvement += 1
+            if config.early_stopping and (
+                epochs_without_improvement >= config.n_iter_no_change
+            ):
+                result.stopped_early = True
+                message = f"stopped early after {epoch} epochs"
+                break
+    except KeyboardInterrupt:
+        network.load_state_dict(best_state if config.restore_best else last_good)
+        result.n_epochs = len(result.history)
+        progress.close("interrupted")
+        raise TrainingInterrupted(result) from None
+
+    if config.restore_best and result.history:
+        network.load_state_dict(best_state)
+    result.n_epochs = len(result.history)
+    progress.close(message)
+    _warn_if_not_converged(config, result)
+    return result
+
+
+def _run_epoch(network, objective, optimizer):
+    """One pass over the batches; returns (mean loss, all steps finite)."""
+    total, n_events = 0.0, 0
+    for batch in objective.start_epoch():
+        optimizer.zero_grad(set_to_none=True)
+        loss, size = objective.step(network, batch)
+        if size == 0:
+            continue
+        if not math.isfinite(loss) or not _gradients_finite(network):
+            return math.nan, False
+        optimizer.step()
+        total += loss * size
+        n_events += size
+    if n_events == 0:
+        return math.nan, False
+    return total / n_events, True
+
+
+def _warn_if_not_converged(config, result):
+    """ConvergenceWarning when the last epochs still improved markedly."""
+    if result.stopped_early or result.n_epochs < 20 or not config.early_stopping:
+        return
+    losses = [entry["loss"] for entry in result.history]
+    recent, before = np.mean(losses[-5:]), np.mean(losses[-20:-15])
+    if recent < before * (1 - 1e-3):
+        warnings.warn(
+            f"{config.name}: stopped at max_epochs={config.max_epochs} while the "
+            "loss was still falling; consider more epochs.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
