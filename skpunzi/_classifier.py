@@ -3,11 +3,14 @@
 # Authors: the skpunzi developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import copy
+import io
 import math
 import numbers
 import warnings
 
 import numpy as np
+import sklearn
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
@@ -16,7 +19,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._groups import check_groups
 from ._loss import WindowIndex
-from ._network import ACTIVATIONS, ScaledNetwork, build_network, network_logits
+from ._network import (
+    ACTIVATIONS,
+    ScaledNetwork,
+    build_network,
+    network_logits,
+    training_inputs,
+)
 from ._sensitivity import FORMULAS
 from ._training import (
     BCEObjective,
@@ -197,7 +206,21 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
     per-event gradients. Memory stays proportional to ``chunk_size``.
 
     When the Punzi phase ends with a higher loss than pretraining left, the
-    pretrained parameters are kept and a warning gives both numbers.
+    pretrained parameters are kept and a warning gives both numbers. A
+    non-finite loss restores the last good parameters and lowers the learning
+    rate, with a warning; Ctrl-C during ``fit`` keeps the best parameters so
+    far, with a warning. A network whose output is still not finite after
+    training is never kept: ``fit`` raises a ``ValueError`` instead.
+
+    Persistence: ``pickle`` and ``joblib`` store the fitted network as the
+    bytes of ``torch.save`` and load them with ``map_location="cpu"``, so a
+    model whose network was on a GPU loads on a CPU-only machine. A pickle
+    loads in a fresh process with the same versions of skpunzi, torch and
+    scikit-learn, and then predicts bitwise identically, whatever torch's
+    default dtype and number of threads there. With other versions it is
+    loaded with a ``UserWarning`` naming them, and nothing is guaranteed. A
+    custom ``module`` class must be importable where the model is loaded.
+    Unpickling runs code: load only files you trust.
 
     References
     ----------
@@ -341,6 +364,7 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
         X, y = validate_data(
             self, X, y, reset=not warm, dtype=(np.float32, np.float64)
         )
+        _check_float32_range(X)
         data = self._check_training_data(X, y, sample_weight, groups, warm)
         self._fit(data, warm)
         return self
@@ -357,8 +381,8 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
             )
         if classes.shape[0] < 2:
             raise ValueError(
-                "PunziClassifier needs both classes, signal and background, in y; "
-                f"got only the class {classes.tolist()}."
+                "PunziClassifier needs signal and background events, but y holds "
+                f"only one class: {classes.tolist()}."
             )
         if warm and not np.array_equal(classes, self.classes_):
             raise ValueError(
@@ -460,12 +484,16 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
             tensors = _to_tensors(device, X, is_signal, weight)
             results = self._train(network, tensors, windows, n_train, generator, warm)
 
+        # The recoveries of the training loop should never leave a network
+        # that outputs NaN; should they fail, a clear error beats NaN scores.
+        _check_finite_output(network, tensors[0], self.chunk_size)
         self.module_ = network.cpu().eval()
         self._store_history(*results)
 
     def _initial_network(self, X, warm):
         if warm:
-            return self.module_
+            # A copy: should this fit fail, the fitted network stays as it was.
+            return copy.deepcopy(self.module_)
         if self.scale_inputs == "minmax":
             offset, scale = X.min(axis=0), X.max(axis=0) - X.min(axis=0)
         elif self.scale_inputs == "standard":
@@ -493,21 +521,25 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
         pretrain = PhaseResult()
         punzi = PhaseResult()
         losses = (math.nan, math.nan)
+        # The phase running when Ctrl-C arrives gets the interrupted result
+        # (pretraining may have run no epoch at all, or been skipped).
+        phase = "pretrain"
         try:
             if not warm and self.pretrain_epochs > 0:
                 bce = BCEObjective(
-                    X[:n_train],
+                    training_inputs(network, X[:n_train]),
                     target[:n_train],
                     _balanced_weight(target[:n_train], weight[:n_train]),
                     self.pretrain_batch_size,
                     generator,
                 )
                 pretrain = run_phase(network, bce, self._phase_config("pretrain"))
+            phase = "punzi"
             punzi, losses = self._fine_tune(
                 network, X, weight, target, windows, n_train, generator
             )
         except TrainingInterrupted as interruption:
-            if not pretrain.history:
+            if phase == "pretrain":
                 pretrain = interruption.args[0]
             else:
                 punzi = interruption.args[0]
@@ -530,7 +562,7 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
         validation = None
         if n_train < X.shape[0]:
             validation = (
-                X[n_train:],
+                training_inputs(network, X[n_train:]),
                 weight[n_train:],
                 WindowIndex(
                     windows.take(np.arange(n_train, X.shape[0])),
@@ -540,8 +572,9 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
                 X.shape[0] / (X.shape[0] - n_train),
                 hypothesis_weights,
             )
+        train_inputs = training_inputs(network, X[:n_train])
         objective = PunziObjective(
-            X[:n_train],
+            train_inputs,
             weight[:n_train],
             train_index,
             hypothesis_weights,
@@ -562,7 +595,7 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
         def full_loss():
             return objective.full_loss(
                 network,
-                X[:n_train],
+                train_inputs,
                 weight[:n_train],
                 train_index,
                 X.shape[0] / n_train,
@@ -632,6 +665,7 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float32, np.float64))
+        _check_float32_range(X)
         x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
         with torch.inference_mode():
             logits = network_logits(self.module_, x, _PREDICT_CHUNK)
@@ -673,6 +707,91 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
         tags.classifier_tags.multi_class = False
         tags.input_tags.allow_nan = False
         return tags
+
+    def __sklearn_is_fitted__(self):
+        # The network, not the attributes a failed fit may have set already.
+        return hasattr(self, "module_")
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state["_skpunzi_versions"] = _library_versions()
+        if "module_" in state:
+            # Bytes from torch.save, not the live module: __setstate__ can then
+            # map every tensor to the CPU, wherever the network was saved.
+            buffer = io.BytesIO()
+            torch.save(state["module_"], buffer)
+            state["module_"] = buffer.getvalue()
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        _warn_version_mismatch(state.pop("_skpunzi_versions", None))
+        if isinstance(state.get("module_"), bytes):
+            # weights_only=False: the whole module is stored, custom classes
+            # included; unpickling runs code anyway, as any pickle does.
+            state["module_"] = torch.load(
+                io.BytesIO(state["module_"]), map_location="cpu", weights_only=False
+            )
+        super().__setstate__(state)
+
+
+def _library_versions():
+    from . import __version__
+
+    return {
+        "skpunzi": __version__,
+        "torch": torch.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
+
+
+def _warn_version_mismatch(saved):
+    """Warn when a pickle comes from other library versions than these."""
+    if saved is None:
+        return
+    current = _library_versions()
+    differ = [
+        f"{name} {version} (now {current[name]})"
+        for name, version in saved.items()
+        if name in current and version != current[name]
+    ]
+    if differ:
+        warnings.warn(
+            "This PunziClassifier was pickled with "
+            + ", ".join(differ)
+            + "; loading across versions is not guaranteed. Refit it, or load it "
+            "with the versions it was saved with.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _check_float32_range(X):
+    """The network computes in float32: larger values would become infinite."""
+    limit = np.finfo(np.float32).max
+    if X.size and (X.max() > limit or X.min() < -limit):
+        raise ValueError(
+            f"X holds values up to {np.abs(X).max():.3g} in magnitude, beyond the "
+            f"float32 range (+-{limit:.3g}) in which the network computes. Rescale "
+            "the features, e.g. by a constant factor or a logarithm."
+        )
+
+
+def _check_finite_output(network, X, chunk_size):
+    """ValueError when the trained network outputs NaN or infinity on X."""
+    parameters_finite = all(
+        bool(torch.isfinite(value).all()) for value in network.state_dict().values()
+    )
+    if parameters_finite and bool(
+        torch.isfinite(network_logits(network, X, chunk_size)).all()
+    ):
+        return
+    raise ValueError(
+        "Training diverged: the network's output on the training events is not "
+        "finite (NaN or infinity), and no finite earlier state was recovered. "
+        "Lower pretrain_learning_rate and learning_rate, or scale the features "
+        "(scale_inputs='minmax' or 'standard')."
+    )
 
 
 def _check_sample_weight(sample_weight, n_samples):

@@ -55,8 +55,7 @@ class Windows:
         indices = np.asarray(indices)
         if indices.dtype == bool:
             indices = np.flatnonzero(indices)
-        indicator = self.to_sparse()[indices]
-        return _from_sparse(indicator.tocoo(), self.n_hypotheses)
+        return _from_sparse(self.to_sparse()[indices], self.n_hypotheses)
 
     def to_sparse(self):
         """The windows as a CSR indicator of shape (n_samples, n_hypotheses)."""
@@ -67,12 +66,17 @@ class Windows:
         )
 
 
-def _from_sparse(coo, n_hypotheses):
-    order = np.lexsort((coo.col, coo.row))
+def _from_sparse(indicator, n_hypotheses):
+    # CSR with sorted indices already lists the pairs by event, then by
+    # hypothesis; no sort of the pairs is needed.
+    csr = indicator.tocsr()
+    csr.sum_duplicates()
+    csr.eliminate_zeros()
+    counts = np.diff(csr.indptr)
     return Windows(
-        event=coo.row[order].astype(np.int64),
-        hypothesis=coo.col[order].astype(np.int64),
-        n_samples=coo.shape[0],
+        event=np.repeat(np.arange(csr.shape[0], dtype=np.int64), counts),
+        hypothesis=csr.indices.astype(np.int64),
+        n_samples=csr.shape[0],
         n_hypotheses=n_hypotheses,
     )
 
@@ -112,7 +116,7 @@ def check_groups(groups, n_samples, *, input_name="groups"):
     if groups.ndim == 1:
         return _check_labels(groups, n_samples, input_name)
     if groups.ndim == 2:
-        return _check_indicator_sparse(sp.coo_matrix(groups), n_samples, input_name)
+        return _check_indicator_sparse(sp.csr_matrix(groups), n_samples, input_name)
     raise ValueError(
         f"{input_name} must be 1-D hypothesis indices or a 2-D indicator of "
         f"shape (n_samples, n_hypotheses); got an array of shape {groups.shape}."
@@ -140,7 +144,7 @@ def _check_labels(groups, n_samples, input_name):
     if not np.array_equal(labels, groups):
         raise ValueError(
             f"1-D {input_name} must hold integer hypothesis indices; got "
-            f"non-integer values such as {groups[labels != groups][0]!r}."
+            f"non-integer values such as {groups[labels != groups][0].item()!r}."
         )
     if labels.size and labels.min() < -1:
         raise ValueError(
@@ -160,16 +164,16 @@ def _check_labels(groups, n_samples, input_name):
 
 def _check_indicator_sparse(indicator, n_samples, input_name):
     _check_length(indicator.shape[0], n_samples, input_name)
-    coo = sp.coo_matrix(indicator)
-    coo.sum_duplicates()
-    values = coo.data
+    # A copy: canonicalising sorts indices in place, and the caller's matrix
+    # must stay as it was.
+    csr = sp.csr_matrix(indicator, copy=True)
+    values = csr.data
     if values.dtype != bool and not np.all(np.isfinite(values.astype(float))):
         raise ValueError(f"{input_name} contains NaN or infinity.")
     if not np.all((values == 0) | (values == 1)):
         bad = values[(values != 0) & (values != 1)][0]
         raise ValueError(
             f"A 2-D {input_name} must be a 0/1 indicator of which window each "
-            f"event lies in; got the value {bad!r}."
+            f"event lies in; got the value {bad.item()!r}."
         )
-    coo.eliminate_zeros()
-    return _from_sparse(coo, indicator.shape[1])
+    return _from_sparse(csr, indicator.shape[1])

@@ -6,7 +6,17 @@
 import torch
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "MLP", "ScaledNetwork", "build_network"]
+__all__ = [
+    "ACTIVATIONS",
+    "MLP",
+    "ColumnInputs",
+    "RowInputs",
+    "ScaledNetwork",
+    "build_network",
+    "chunked_logits",
+    "network_logits",
+    "training_inputs",
+]
 
 #: Hidden-layer activations accepted by ``PunziClassifier(activation=...)``.
 ACTIVATIONS = {
@@ -49,6 +59,22 @@ class MLP(nn.Module):
         """Logits of shape (n_events,)."""
         return self.layers(x).squeeze(-1)
 
+    def forward_columns(self, x_columns):
+        """Logits for features stored one row per feature, shape (n_features, n).
+
+        The same computation as :meth:`forward` on ``x_columns.T``. With only a
+        handful of features, a row per event wastes most of each cache line
+        and SIMD register; a row per feature keeps every operation a long
+        contiguous stream, which is several times faster for this network.
+        """
+        hidden = x_columns
+        for layer in self.layers:
+            if isinstance(layer, nn.Linear):
+                hidden = torch.addmm(layer.bias.unsqueeze(1), layer.weight, hidden)
+            else:
+                hidden = layer(hidden)
+        return hidden.squeeze(0)
+
 
 class ScaledNetwork(nn.Module):
     """A network with its input scaling stored as buffers.
@@ -76,6 +102,16 @@ class ScaledNetwork(nn.Module):
         logits = self.network((x - self.offset) / self.scale)
         return logits.reshape(-1)
 
+    @property
+    def supports_columns(self):
+        """Whether :meth:`forward_columns` is available for the inner network."""
+        return hasattr(self.network, "forward_columns")
+
+    def forward_columns(self, x_columns):
+        """Logits for raw features stored one row per feature."""
+        scaled = (x_columns - self.offset.unsqueeze(1)) / self.scale.unsqueeze(1)
+        return self.network.forward_columns(scaled)
+
 
 def build_network(module, module_kwargs, n_features, hidden_layer_sizes, activation):
     """Instantiate the user's network factory, or the default :class:`MLP`."""
@@ -89,6 +125,63 @@ def build_network(module, module_kwargs, n_features, hidden_layer_sizes, activat
             f"called as module(n_features, **module_kwargs); got {network!r}."
         )
     return network
+
+
+class RowInputs:
+    """Training events stored one row per event; works with any network."""
+
+    def __init__(self, X):
+        self.X = X
+
+    def __len__(self):
+        return self.X.shape[0]
+
+    def permute(self, order):
+        """Reorder the events (one gather)."""
+        self.X = self.X[order]
+
+    def forward(self, network, start, stop):
+        """Logits of the events ``start:stop``, with autograd."""
+        return network(self.X[start:stop]).reshape(-1)
+
+
+class ColumnInputs(RowInputs):
+    """Training events stored one row per feature, for networks that support it.
+
+    See :meth:`MLP.forward_columns` for why this layout is faster.
+    """
+
+    def __init__(self, X):
+        self.X = X.T.contiguous()
+
+    def __len__(self):
+        return self.X.shape[1]
+
+    def permute(self, order):
+        """Reorder the events (one gather)."""
+        self.X = self.X[:, order]
+
+    def forward(self, network, start, stop):
+        """Logits of the events ``start:stop``, with autograd."""
+        return network.forward_columns(self.X[:, start:stop])
+
+
+def training_inputs(network, X):
+    """The fastest storage of ``X`` that ``network`` can consume."""
+    if getattr(network, "supports_columns", False):
+        return ColumnInputs(X)
+    return RowInputs(X)
+
+
+def chunked_logits(inputs, network, start, stop, chunk_size):
+    """Logits of the events ``start:stop`` by chunks, without autograd."""
+    with torch.no_grad():
+        return torch.cat(
+            [
+                inputs.forward(network, first, min(first + chunk_size, stop))
+                for first in range(start, stop, chunk_size)
+            ]
+        )
 
 
 def network_logits(network, x, chunk_size):

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from sklearn.exceptions import ConvergenceWarning
 
 from ._loss import WindowIndex, mean_sensitivity, window_sums
-from ._network import network_logits
+from ._network import chunked_logits
 from ._progress import ProgressBar
 
 __all__ = [
@@ -80,25 +80,26 @@ class BCEObjective:
     contiguous slices, which is much cheaper than fancy indexing every step.
     """
 
-    def __init__(self, X, y, weight, batch_size, generator):
-        self.X, self.y, self.weight = X, y, weight
-        self.bounds = _split_bounds(X.shape[0], batch_size)
+    def __init__(self, inputs, y, weight, batch_size, generator):
+        self.inputs, self.y, self.weight = inputs, y, weight
+        self.bounds = _split_bounds(len(inputs), batch_size)
         self.generator = generator
         self.n_batches = len(self.bounds) - 1
 
     def start_epoch(self):
         """Reshuffle the events; returns the order in which batches are run."""
         if self.n_batches > 1:
-            order = torch.randperm(self.X.shape[0], generator=self.generator)
-            order = order.to(self.X.device)
-            self.X, self.y, self.weight = self.X[order], self.y[order], self.weight[order]
+            order = torch.randperm(len(self.inputs), generator=self.generator)
+            order = order.to(self.y.device)
+            self.inputs.permute(order)
+            self.y, self.weight = self.y[order], self.weight[order]
         return range(self.n_batches)
 
     def step(self, network, batch):
         """Loss of one batch; gradients are accumulated into the network."""
         start, stop = self.bounds[batch], self.bounds[batch + 1]
         weight = self.weight[start:stop]
-        logits = network(self.X[start:stop])
+        logits = self.inputs.forward(network, start, stop)
         loss = F.binary_cross_entropy_with_logits(
             logits, self.y[start:stop], weight=weight, reduction="sum"
         ) / weight.sum().clamp_min(1e-12)
@@ -123,8 +124,10 @@ class PunziObjective:
 
     Parameters
     ----------
-    X, weight : torch.Tensor
-        Training events (already shuffled) and their physics weights.
+    inputs : RowInputs or ColumnInputs
+        Features of the training events (already shuffled).
+    weight : torch.Tensor
+        Physics weights of the training events.
     index : WindowIndex
         Window pairs of the training events.
     hypothesis_weights : torch.Tensor of shape (n_hypotheses,)
@@ -139,12 +142,13 @@ class PunziObjective:
     chunk_size : int
         Events per forward/backward chunk.
     validation : tuple or None
-        ``(X, weight, index, scale)`` of the validation events.
+        ``(inputs, weight, index, scale, hypothesis_weights)`` of the
+        validation events.
     """
 
     def __init__(
         self,
-        X,
+        inputs,
         weight,
         index,
         hypothesis_weights,
@@ -155,12 +159,12 @@ class PunziObjective:
         generator,
         validation=None,
     ):
-        self.X, self.weight, self.index = X, weight, index
+        self.inputs, self.weight, self.index = inputs, weight, index
         self.loss_kwargs = loss_kwargs
         self.chunk_size = chunk_size
         self.generator = generator
         self.validation = validation
-        self.bounds = _split_bounds(X.shape[0], batch_size)
+        self.bounds = _split_bounds(len(inputs), batch_size)
         self.n_batches = len(self.bounds) - 1
 
         # The paper multiplies every mini-batch sum by the number of batches:
@@ -195,19 +199,19 @@ class PunziObjective:
     def step(self, network, batch):
         """Loss of one batch; gradients are accumulated into the network."""
         start, stop, event, target = self._pairs(batch)
-        x, weight = self.X[start:stop], self.weight[start:stop]
+        weight = self.weight[start:stop]
         hypothesis_weights = self.batch_weights[batch]
         if not bool((hypothesis_weights > 0).any()):
             return math.nan, 0
 
         if stop - start <= self.chunk_size:
-            probability = torch.sigmoid(network(x))
+            probability = torch.sigmoid(self.inputs.forward(network, start, stop))
             loss = self._loss((weight * probability).double(), event, target, batch)
             loss.backward()
             return loss.item(), stop - start
 
         # Pass 1: the per-window sums, without autograd.
-        logits = network_logits(network, x, self.chunk_size)
+        logits = chunked_logits(self.inputs, network, start, stop, self.chunk_size)
         probability = torch.sigmoid(logits)
         values = (weight * probability).double()
         efficiency, background = window_sums(
@@ -231,10 +235,10 @@ class PunziObjective:
         grad_logits = (grad_events.to(weight.dtype) * weight) * (
             probability * (1 - probability)
         )
-        for chunk_x, chunk_grad in zip(
-            torch.split(x, self.chunk_size), torch.split(grad_logits, self.chunk_size)
-        ):
-            network(chunk_x).backward(chunk_grad)
+        for first in range(start, stop, self.chunk_size):
+            last = min(first + self.chunk_size, stop)
+            logits = self.inputs.forward(network, first, last)
+            logits.backward(grad_logits[first - start : last - start])
         return loss.item(), stop - start
 
     def _loss(self, values, event, target, batch):
@@ -248,9 +252,9 @@ class PunziObjective:
             **self.loss_kwargs,
         )
 
-    def full_loss(self, network, X, weight, index, scale, hypothesis_weights):
+    def full_loss(self, network, inputs, weight, index, scale, hypothesis_weights):
         """Punzi-loss of a whole sample, without autograd."""
-        logits = network_logits(network, X, self.chunk_size)
+        logits = chunked_logits(inputs, network, 0, len(inputs), self.chunk_size)
         values = (weight * torch.sigmoid(logits)).double()
         efficiency, background = window_sums(
             values, index.event, index.target, index.n_hypotheses
@@ -268,8 +272,7 @@ class PunziObjective:
         """Punzi-loss on the validation events, or ``None`` without them."""
         if self.validation is None:
             return None
-        X, weight, index, scale, hypothesis_weights = self.validation
-        return self.full_loss(network, X, weight, index, scale, hypothesis_weights)
+        return self.full_loss(network, *self.validation)
 
 
 def _make_optimizer(name, parameters, learning_rate):

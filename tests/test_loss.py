@@ -6,7 +6,7 @@ import torch
 from skpunzi import PunziLoss, punzi_sensitivity
 from skpunzi._groups import check_groups
 from skpunzi._loss import WindowIndex
-from skpunzi._network import MLP
+from skpunzi._network import MLP, ColumnInputs, RowInputs
 from skpunzi._training import PunziObjective
 
 
@@ -137,7 +137,8 @@ def test_errors():
         PunziLoss()(torch.ones(3), [0, 0, 0])
 
 
-def _objective_gradients(network, X, weight, index, batch_size, chunk_size):
+def _objective_gradients(network, X, weight, index, batch_size, chunk_size, layout):
+    X = layout(X)
     hypothesis_weights = torch.ones(index.n_hypotheses, dtype=torch.float64)
     kwargs = {"a": 3.0, "b": 1.28, "luminosity": 1.0, "formula": "paper"}
     objective = PunziObjective(
@@ -160,8 +161,9 @@ def _objective_gradients(network, X, weight, index, batch_size, chunk_size):
     return results
 
 
+@pytest.mark.parametrize("layout", [RowInputs, ColumnInputs])
 @pytest.mark.parametrize("batch_size", [None, 100])
-def test_chunked_gradient_equals_direct_autograd(batch_size):
+def test_chunked_gradient_equals_direct_autograd(batch_size, layout):
     """The two-pass chunked path gives the loss and gradients of autograd."""
     rng = np.random.default_rng(3)
     n, n_hypotheses = 300, 4
@@ -177,8 +179,10 @@ def test_chunked_gradient_equals_direct_autograd(batch_size):
     network = MLP(4)
 
     # chunk_size >= batch: direct autograd; chunk_size 7: the two-pass path.
-    direct = _objective_gradients(network, X, weight, index, batch_size, 10**6)
-    chunked = _objective_gradients(network, X, weight, index, batch_size, 7)
+    direct = _objective_gradients(
+        network, X, weight, index, batch_size, 10**6, layout
+    )
+    chunked = _objective_gradients(network, X, weight, index, batch_size, 7, layout)
     assert len(direct) == len(chunked) == (1 if batch_size is None else 3)
     for (loss_d, grads_d), (loss_c, grads_c) in zip(direct, chunked):
         assert loss_c == pytest.approx(loss_d, rel=1e-6)
