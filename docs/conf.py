@@ -35,7 +35,8 @@ extensions = [
     "sphinx_gallery.gen_gallery",
 ]
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "**.ipynb_checkpoints"]
+# conftest.py only serves pytest's doctest run of the user guide.
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "**/conftest.py"]
 default_role = "literal"
 
 # One page per public object, written to generated/ from api.rst.
@@ -46,7 +47,8 @@ autosummary_generate = True
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 
-# The build must work offline, so no intersphinx inventories are fetched.
+# The build must work offline, so no intersphinx inventories are fetched:
+# references to numpy, scikit-learn or torch objects stay plain text.
 
 
 def _skip_foreign_members(app, what, name, obj, skip, options):
@@ -73,12 +75,12 @@ def setup(app):
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
-    # Only plot_*.py scripts are executed; the others are shown, not run.
-    "filename_pattern": r"/plot_",
+    # Executed: the plot_*.py scripts and the Z' study zprime_search.py (which
+    # shrinks itself under SKPUNZI_DOCS_FAST=1). Other scripts are shown only.
+    "filename_pattern": r"/(plot_[^/]*|zprime_search)\.py$",
     "doc_module": ("skpunzi",),
     # Feeds the "Examples using ..." mini-galleries on the API pages.
     "backreferences_dir": "generated",
-    "reference_url": {"skpunzi": None},
     "download_all_examples": False,
     "remove_config_comments": True,
 }
@@ -87,3 +89,12 @@ sphinx_gallery_conf = {
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"skpunzi {release}"
+html_static_path = ["_static"]
+html_css_files = ["skpunzi.css"]
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "footer_start": ["copyright"],
+    "footer_end": ["sphinx-version"],
+}
+html_show_sourcelink = False

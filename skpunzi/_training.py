@@ -31,7 +31,7 @@ __all__ = [
     "run_phase",
 ]
 
-# Consecutive non-finite steps after which a phase gives up.
+# Non-finite epochs after which a phase gives up.
 _MAX_RECOVERIES = 8
 
 
@@ -109,6 +109,10 @@ class BCEObjective:
     def validation_loss(self, network):
         """Pretraining monitors its training loss only."""
         return None
+
+    def outputs_finite(self, network):
+        """Whether the network's output is finite on every training event."""
+        return _outputs_finite(self.inputs, network)
 
 
 class PunziObjective:
@@ -274,6 +278,15 @@ class PunziObjective:
             return None
         return self.full_loss(network, *self.validation)
 
+    def outputs_finite(self, network):
+        """Whether the network's output is finite on every training event."""
+        return _outputs_finite(self.inputs, network, self.chunk_size)
+
+
+def _outputs_finite(inputs, network, chunk_size=65536):
+    logits = chunked_logits(inputs, network, 0, len(inputs), chunk_size)
+    return bool(torch.isfinite(logits).all())
+
 
 def _make_optimizer(name, parameters, learning_rate):
     if name == "adam":
@@ -283,6 +296,10 @@ def _make_optimizer(name, parameters, learning_rate):
 
 def _snapshot(network):
     return {key: value.detach().clone() for key, value in network.state_dict().items()}
+
+
+def _parameters_finite(network):
+    return all(bool(torch.isfinite(p).all()) for p in network.parameters())
 
 
 def _gradients_finite(network):
@@ -312,7 +329,10 @@ def run_phase(network, objective, config):
     )
     progress = ProgressBar(config.name, config.max_epochs, config.verbose)
     result = PhaseResult()
-    best_state = last_good = _snapshot(network)
+    # ``verified``: the latest parameters whose loss was computed and finite
+    # (an epoch's loss is measured on the parameters it starts from, so the
+    # parameters after its last step are only checked by the next epoch).
+    best_state = state_at_start = verified = _snapshot(network)
     epochs_without_improvement = 0
     message = ""
 
@@ -320,35 +340,17 @@ def run_phase(network, objective, config):
         epoch = 0
         while epoch < config.max_epochs:
             state_at_start = _snapshot(network)
-            loss, finite = _run_epoch(network, objective, optimizer)
-            if not finite:
-                # Undo the epoch, take smaller steps and try it again.
+            loss = _run_epoch(network, objective, optimizer)
+            if not (math.isfinite(loss) and _parameters_finite(network)):
+                network.load_state_dict(verified)
                 result.n_recoveries += 1
-                if result.n_recoveries > _MAX_RECOVERIES:
-                    network.load_state_dict(last_good)
+                if not _recover(config, optimizer, result.n_recoveries, epoch):
                     message = "stopped: the loss stayed non-finite"
-                    warnings.warn(
-                        f"{config.name}: the loss or its gradient stayed non-finite "
-                        f"after {_MAX_RECOVERIES} learning-rate reductions; training "
-                        f"stopped at epoch {epoch} with the last finite parameters.",
-                        RuntimeWarning,
-                        stacklevel=4,
-                    )
                     break
-                network.load_state_dict(last_good)
-                for group in optimizer.param_groups:
-                    group["lr"] *= config.lr_factor
-                warnings.warn(
-                    f"{config.name}: non-finite loss or gradient in epoch "
-                    f"{epoch + 1}; restored the last good parameters and lowered the "
-                    f"learning rate to {optimizer.param_groups[0]['lr']:.3g}.",
-                    RuntimeWarning,
-                    stacklevel=4,
-                )
                 continue
 
             epoch += 1
-            last_good = _snapshot(network)
+            verified = state_at_start
             validation_loss = objective.validation_loss(network)
             learning_rate = optimizer.param_groups[0]["lr"]
             monitored = loss if validation_loss is None else validation_loss
@@ -373,7 +375,9 @@ def run_phase(network, objective, config):
             )
             if improved:
                 result.best_loss = monitored
-                best_state = state_at_start if validation_loss is None else last_good
+                best_state = (
+                    state_at_start if validation_loss is None else _snapshot(network)
+                )
                 epochs_without_improvement = 0
             else:
                 epochs_without_improvement += 1
@@ -384,21 +388,48 @@ def run_phase(network, objective, config):
                 message = f"stopped early after {epoch} epochs"
                 break
     except KeyboardInterrupt:
-        network.load_state_dict(best_state if config.restore_best else last_good)
+        # Mid-epoch parameters are unchecked: fall back to checked ones.
+        network.load_state_dict(best_state if config.restore_best else verified)
         result.n_epochs = len(result.history)
         progress.close("interrupted")
         raise TrainingInterrupted(result) from None
 
     if config.restore_best and result.history:
         network.load_state_dict(best_state)
+    elif not objective.outputs_finite(network):
+        # The last step overflowed: keep the last parameters known to work.
+        network.load_state_dict(verified)
     result.n_epochs = len(result.history)
     progress.close(message)
     _warn_if_not_converged(config, result)
     return result
 
 
+def _recover(config, optimizer, n_recoveries, epoch):
+    """Lower the learning rate after a non-finite epoch; False to give up."""
+    if n_recoveries > _MAX_RECOVERIES:
+        warnings.warn(
+            f"{config.name}: the loss or the parameters stayed non-finite after "
+            f"{_MAX_RECOVERIES} learning-rate reductions; training stopped after "
+            f"epoch {epoch} with the last finite parameters.",
+            RuntimeWarning,
+            stacklevel=5,
+        )
+        return False
+    for group in optimizer.param_groups:
+        group["lr"] *= config.lr_factor
+    warnings.warn(
+        f"{config.name}: non-finite loss, gradient or parameters in epoch "
+        f"{epoch + 1}; restored the parameters it started from and lowered the "
+        f"learning rate to {optimizer.param_groups[0]['lr']:.3g}.",
+        RuntimeWarning,
+        stacklevel=5,
+    )
+    return True
+
+
 def _run_epoch(network, objective, optimizer):
-    """One pass over the batches; returns (mean loss, all steps finite)."""
+    """One pass over the batches; the mean loss, NaN if any step failed."""
     total, n_events = 0.0, 0
     for batch in objective.start_epoch():
         optimizer.zero_grad(set_to_none=True)
@@ -406,13 +437,11 @@ def _run_epoch(network, objective, optimizer):
         if size == 0:
             continue
         if not math.isfinite(loss) or not _gradients_finite(network):
-            return math.nan, False
+            return math.nan
         optimizer.step()
         total += loss * size
         n_events += size
-    if n_events == 0:
-        return math.nan, False
-    return total / n_events, True
+    return total / n_events if n_events else math.nan
 
 
 def _warn_if_not_converged(config, result):
