@@ -10,7 +10,7 @@ VENV ?= .venv
 # A pip requirement for torch: by default any release the package supports.
 TORCH ?= torch>=2.2
 RUFF ?= ruff>=0.6
-DEMO ?= examples/quickstart.py
+DEMO ?= examples/zprime_search.py
 PYTEST_ARGS ?=
 
 VPY := $(VENV)/bin/python

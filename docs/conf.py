@@ -4,6 +4,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import os
+import re
 
 import matplotlib
 
@@ -35,8 +36,7 @@ extensions = [
     "sphinx_gallery.gen_gallery",
 ]
 templates_path = ["_templates"]
-# conftest.py only serves pytest's doctest run of the user guide.
-exclude_patterns = ["_build", "**.ipynb_checkpoints", "**/conftest.py"]
+exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 default_role = "literal"
 
 # One page per public object, written to generated/ from api.rst.
@@ -66,8 +66,26 @@ def _skip_foreign_members(app, what, name, obj, skip, options):
     return None
 
 
+# A fitted attribute in a shape, e.g. "ndarray of shape (n_features_in_,)",
+# would be read by reST as a link to a target "n_features_in".
+_SHAPE = re.compile(r"shape \(([^()]*)\)")
+_TRAILING_UNDERSCORE = re.compile(r"(?<![`\w\\])(\w+)_(?=[,)\s]|$)")
+
+
+def _escape_shape(match):
+    return "shape (" + _TRAILING_UNDERSCORE.sub(r"\1\\_", match.group(1)) + ")"
+
+
+def _quote_attributes_in_shapes(app, what, name, obj, options, lines):
+    """Escape trailing underscores of names inside ``shape (...)``."""
+    for index, line in enumerate(lines):
+        lines[index] = _SHAPE.sub(_escape_shape, line)
+
+
 def setup(app):
     app.connect("autodoc-skip-member", _skip_foreign_members)
+    # Before numpydoc (priority 500) turns the docstring into reST.
+    app.connect("autodoc-process-docstring", _quote_attributes_in_shapes, priority=400)
 
 
 # -- sphinx-gallery ----------------------------------------------------------

@@ -38,6 +38,8 @@ import argparse
 import os
 import pathlib
 import pickle
+import sys
+import tempfile
 import time
 
 import matplotlib
@@ -65,7 +67,9 @@ FRACTIONS = {"train": 0.6, "validation": 0.2, "test": 0.2}
 
 def parse_args(argv=None):
     """Command-line options of the study."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1])
+    # Under sphinx-gallery the module has no docstring of its own.
+    description = (__doc__ or "").strip().split("\n")[0] or None
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--n-signal", type=int, default=2000, help="signal events per mass"
     )
@@ -90,9 +94,10 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.paper:
         args.n_signal, args.background_scale = 20_000, 1.0
-    if os.environ.get("SKPUNZI_DOCS_FAST"):
-        args.n_signal, args.background_scale, args.seeds = 300, 0.01, 1
-        args.max_epochs = args.max_epochs or 50
+    if os.environ.get("SKPUNZI_DOCS_FAST") == "1":
+        args.n_signal, args.background_scale, args.seeds = 1000, 0.02, 1
+        args.max_epochs = args.max_epochs or 200
+        args.output = os.path.join(tempfile.gettempdir(), "skpunzi_zprime_docs")
     return args
 
 
@@ -221,6 +226,8 @@ SELECTIONS = [
     ("Punzi-net, cut 0.5", "Punzi-net", 0.5),
     ("Punzi-net, best cut per mass", "Punzi-net", "per_hypothesis"),
     ("BDT, best shared cut", "BDT", "optimal"),
+    ("BCE-net, best shared cut", "BCE-net", "optimal"),
+    ("Punzi-net, best shared cut", "Punzi-net", "optimal"),
 ]
 
 
@@ -333,7 +340,7 @@ def plot_fom(per_seed, masses, trained, path):
         fom_std=None if std is None else dict(zip(labels, std)),
     )
     display.plot(ax=ax, xlabel="Z' mass [GeV]")
-    ax.set_ylabel("Punzi FOM [fb]")
+    ax.set_ylabel("Punzi FOM, $1/\\sigma_{\\min}$ [fb$^{-1}$]")
     ax.set_yscale("log")
     ax.set_title("Cuts chosen on validation events, FOM on test events")
     fig.tight_layout()
@@ -374,6 +381,9 @@ def plot_outputs(models, samples, data, luminosity, path):
 
 def main(argv=None):
     """Run the study and write the figures and the table to ``--output``."""
+    # Under sphinx-gallery sys.argv belongs to Sphinx: read no options there.
+    if argv is None and "sphinx" in sys.argv[0]:
+        argv = []
     args = parse_args(argv)
     output = pathlib.Path(args.output)
     output.mkdir(parents=True, exist_ok=True)

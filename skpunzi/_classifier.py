@@ -107,22 +107,28 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
     optimizer : {"adam", "sgd"}, default="adam"
         Optimiser of both phases. The paper uses plain gradient descent;
         Adam reaches the same losses in far fewer epochs.
-    pretrain_epochs : int, default=20
-        Epochs of BCE pretraining (the paper: 200).
+    pretrain_epochs : int, default=30
+        Epochs of BCE pretraining (the paper: 200 with plain gradient
+        descent; Adam converges in far fewer).
     pretrain_batch_size : int, default=2048
         Events per BCE mini-batch (the paper: 2048).
-    pretrain_learning_rate : float, default=0.01
+    pretrain_learning_rate : float, default=0.03
         Initial learning rate of the BCE phase.
-    max_epochs : int, default=200
+    max_epochs : int, default=500
         Epochs of the Punzi phase (the paper: 1000).
-    batch_size : int or None, default=None
+    batch_size : int, "auto" or None, default="auto"
         Events per Punzi-loss mini-batch; ``None`` uses the whole sample in
-        every step. Batch sums are multiplied by the number of batches so
-        that they estimate full-sample efficiencies and backgrounds. Small
-        batches hold few signal events per hypothesis and make the loss
-        noisy (see the user guide).
-    learning_rate : float, default=0.001
-        Initial learning rate of the Punzi phase.
+        every step, ``"auto"`` splits the training events into 10 batches of
+        at least 10 000 events (the whole sample when it is smaller). Batch
+        sums are multiplied by the number of batches so that they estimate
+        full-sample efficiencies and backgrounds. As in the paper, a few
+        mini-batches per epoch train better than the whole sample (the
+        noise helps escape poor minima), while very small batches hold too
+        few signal events per hypothesis and make the loss unstable.
+    learning_rate : float, default=0.01
+        Initial learning rate of the Punzi phase. With Adam, 0.03 and more
+        let the selection collapse on the generated Z' data; see
+        ``benchmarks/RESULTS.md`` for the scan behind the default.
     lr_patience : int, default=10
         Epochs without improvement after which the learning rate is reduced
         (both phases; the paper: 10).
@@ -136,8 +142,11 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
         Share of events held out when ``early_stopping=True``.
     n_iter_no_change : int, default=50
         Patience of early stopping, in epochs.
-    chunk_size : int, default=65536
-        Events per forward/backward chunk in the Punzi phase. Only memory and
+    chunk_size : int, default=262144
+        Largest Punzi-phase batch trained in one autograd pass; larger
+        batches (the whole sample with ``batch_size=None``) are processed in
+        chunks of this many events, with a second forward pass. Only memory
+        (about 130 bytes per event of a chunk with the default network) and
         speed depend on it, never the result.
     device : {"cpu", "cuda", "auto"} or str, default="cpu"
         Where to train. ``"auto"`` takes a GPU when torch sees one. The fitted
@@ -258,7 +267,7 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
         "pretrain_batch_size": [Interval(numbers.Integral, 1, None)],
         "pretrain_learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
         "max_epochs": [Interval(numbers.Integral, 0, None)],
-        "batch_size": [NONE, Interval(numbers.Integral, 1, None)],
+        "batch_size": [NONE, Options("auto"), Interval(numbers.Integral, 1, None)],
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
         "lr_patience": [Interval(numbers.Integral, 0, None)],
         "lr_factor": [Interval(numbers.Real, 0, 1, closed="neither")],
@@ -286,18 +295,18 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
         hypothesis_weights=None,
         scale_inputs="minmax",
         optimizer="adam",
-        pretrain_epochs=20,
+        pretrain_epochs=30,
         pretrain_batch_size=2048,
-        pretrain_learning_rate=0.01,
-        max_epochs=200,
-        batch_size=None,
-        learning_rate=0.001,
+        pretrain_learning_rate=0.03,
+        max_epochs=500,
+        batch_size="auto",
+        learning_rate=0.01,
         lr_patience=10,
         lr_factor=0.5,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=50,
-        chunk_size=65536,
+        chunk_size=1 << 18,
         device="cpu",
         random_state=None,
         verbose=0,
@@ -584,7 +593,7 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
                 "luminosity": self.luminosity,
                 "formula": self.formula,
             },
-            self.batch_size,
+            _resolve_batch_size(self.batch_size, n_train),
             X.shape[0] / n_train,
             self.chunk_size,
             generator,
@@ -792,6 +801,13 @@ def _check_finite_output(network, X, chunk_size):
         "Lower pretrain_learning_rate and learning_rate, or scale the features "
         "(scale_inputs='minmax' or 'standard')."
     )
+
+
+def _resolve_batch_size(batch_size, n_events):
+    """Events per Punzi-phase batch; "auto" means 10 batches of >= 10 000."""
+    if batch_size == "auto":
+        return max(math.ceil(n_events / 10), min(n_events, 10_000))
+    return batch_size
 
 
 def _check_sample_weight(sample_weight, n_samples):

@@ -79,15 +79,14 @@ def punzi_fom(
         window. 2-D (dense or scipy.sparse, e.g. from :func:`mass_windows`):
         0/1 indicator of shape (n_samples, n_hypotheses); windows may
         overlap.
-    threshold : float, array-like of shape (n_hypotheses,), "optimal" or \
-            "per_hypothesis", default=0.5
-        A number: the cut applied to every hypothesis. An array: one cut per
-        hypothesis (for example cuts chosen on a validation sample, applied
-        to a test sample). ``"optimal"``: the single cut, shared by all
-        hypotheses, that maximises the mean figure of merit over the
-        hypotheses that have signal events. ``"per_hypothesis"``: the best
-        cut of each hypothesis on its own (the maximum achievable figure of
-        merit).
+    threshold : float, array-like, "optimal" or "per_hypothesis", default=0.5
+        A number: the cut applied to every hypothesis. An array of shape
+        (n_hypotheses,): one cut per hypothesis (for example cuts chosen on a
+        validation sample, applied to a test sample). ``"optimal"``: the
+        single cut, shared by all hypotheses, that maximises the mean figure
+        of merit over the hypotheses that have signal events.
+        ``"per_hypothesis"``: the best cut of each hypothesis on its own (the
+        maximum achievable figure of merit).
     a : float, default=3.0
         Number of sigmas of the one-sided test for discovery.
     b : float, default=1.28

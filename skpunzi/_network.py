@@ -59,6 +59,9 @@ class MLP(nn.Module):
         """Logits of shape (n_events,)."""
         return self.layers(x).squeeze(-1)
 
+    #: :meth:`forward_columns` is available (see :func:`training_inputs`).
+    supports_columns = True
+
     def forward_columns(self, x_columns):
         """Logits for features stored one row per feature, shape (n_features, n).
 

@@ -27,6 +27,20 @@ else:
     settings.load_profile("skpunzi")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """Run the suite on one thread per library (torch's OpenMP pool included).
+
+    The tests fit tiny networks, where a second thread only adds
+    synchronisation; on a busy machine torch's spinning worker threads make
+    such fits up to 20 times slower. Results do not depend on it.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
 @pytest.fixture
 def rng():
     """A seeded numpy generator, fresh for each test."""

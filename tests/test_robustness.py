@@ -419,7 +419,10 @@ def _nan_step(self, network, batch):
 
 @pytest.mark.parametrize(
     "objective, phase, learning_rate",
-    [(BCEObjective, "pretrain", 0.01), (PunziObjective, "punzi", 0.001)],
+    [
+        (BCEObjective, "pretrain", "pretrain_learning_rate"),
+        (PunziObjective, "punzi", "learning_rate"),
+    ],
 )
 @pytest.mark.parametrize("first_calls", [1, 3])
 def test_nan_loss_restores_lowers_learning_rate_and_goes_on(
@@ -436,7 +439,7 @@ def test_nan_loss_restores_lowers_learning_rate_and_goes_on(
     entries = [entry for entry in clf.history_ if entry["phase"] == phase]
     assert len(entries) == 5
     assert entries[0]["learning_rate"] == pytest.approx(
-        learning_rate * 0.5**first_calls
+        clf.get_params()[learning_rate] * clf.lr_factor**first_calls
     )
     _assert_usable(clf, X)
 

@@ -198,9 +198,7 @@ def routing():
 def fold_of(ids, folds, part):
     """Index of the fold whose train (part 0) or test (part 1) rows are ids."""
     matches = [
-        index
-        for index, split in enumerate(folds)
-        if np.array_equal(np.sort(ids), split[part])
+        index for index, split in enumerate(folds) if np.array_equal(ids, split[part])
     ]
     assert len(matches) == 1, "the rows received are not those of one fold"
     return matches[0]
@@ -261,6 +259,10 @@ def test_grid_search_fits_each_candidate_and_scores_with_fixed_constants(
 
 @pytest.mark.parametrize("kind", KINDS + PANDAS_KINDS)
 def test_cross_validate_fits_and_scores_each_fold_on_its_rows(routing, kind):
+    # Columns of an analysis DataFrame for the pandas kinds.
+    weight = WEIGHT
+    if kind in PANDAS_KINDS:
+        weight = pd.Series(WEIGHT, index=GROUPS[kind].index, name="weight")
     score_log = []
     result = cross_validate(
         PunziClassifier(**FAST),
@@ -268,7 +270,7 @@ def test_cross_validate_fits_and_scores_each_fold_on_its_rows(routing, kind):
         Y,
         scoring=RecordingScorer(score_log),
         cv=3,
-        params={"sample_weight": WEIGHT, "groups": GROUPS[kind]},
+        params={"sample_weight": weight, "groups": GROUPS[kind]},
         return_estimator=True,
         return_indices=True,
     )
@@ -279,7 +281,10 @@ def test_cross_validate_fits_and_scores_each_fold_on_its_rows(routing, kind):
         # so it was trained on those rows of the weights and windows.
         fitted = result["estimator"][fold]
         manual = PunziClassifier(**FAST).fit(
-            X[train], Y[train], sample_weight=WEIGHT[train], groups=rows_of(GROUPS[kind], train)
+            X[train],
+            Y[train],
+            sample_weight=WEIGHT[train],
+            groups=rows_of(GROUPS[kind], train),
         )
         np.testing.assert_array_equal(
             fitted.predict_proba(X[test]), manual.predict_proba(X[test])
@@ -290,7 +295,9 @@ def test_cross_validate_fits_and_scores_each_fold_on_its_rows(routing, kind):
         record = score_log[fold]
         np.testing.assert_array_equal(record.ids, test)
         assert_groups_of_rows(record.groups, test, kind)
-        expected = mean_fom(Y[test], record.y_score, WEIGHT[test], rows_of(GROUPS[kind], test))
+        expected = mean_fom(
+            Y[test], record.y_score, WEIGHT[test], rows_of(GROUPS[kind], test)
+        )
         assert result["test_score"][fold] == pytest.approx(expected)
 
 
@@ -431,6 +438,25 @@ def test_group_k_fold_validates_on_unseen_hypotheses(routing, fit_log):
     assert search.best_estimator_.n_hypotheses_ == MASSES.size
 
 
+def test_group_k_fold_warns_for_a_fold_of_events_in_no_window(routing):
+    # Left in, the events in no window are a splitter group of their own;
+    # GroupKFold(5) makes them one test fold, which no hypothesis can score.
+    search = GridSearchCV(
+        PunziClassifier(**FAST),
+        {"a": [3.0]},
+        scoring=make_punzi_scorer(),
+        cv=GroupKFold(MASSES.size + 1),
+    )
+
+    with pytest.warns(UserWarning, match="No hypothesis has signal") as record:
+        search.fit(X, Y, sample_weight=WEIGHT, groups=GROUPS["labels"])
+
+    assert len(record) == 1
+    n_folds = MASSES.size + 1
+    scores = [search.cv_results_[f"split{k}_test_score"][0] for k in range(n_folds)]
+    assert sorted(scores)[0] == 0.0 and sorted(scores)[1] > 0
+
+
 def test_scorer_dict_refits_on_the_punzi_score(routing):
     groups = GROUPS["sparse"]
     roc_auc = get_scorer("roc_auc").set_score_request(sample_weight=True)
@@ -526,6 +552,7 @@ def test_routing_disabled_warns_rather_than_scoring_one_hypothesis():
     assert search.best_estimator_.n_hypotheses_ == 1
 
 
+@pytest.mark.slow  # a fresh interpreter imports torch: several seconds
 def test_pickled_best_estimator_predicts_identically_in_a_new_process(
     routing, tmp_path
 ):
@@ -535,8 +562,9 @@ def test_pickled_best_estimator_predicts_identically_in_a_new_process(
     (tmp_path / "model.pkl").write_bytes(pickle.dumps(search.best_estimator_))
     np.save(tmp_path / "X.npy", X)
 
-    # A fresh interpreter that imports this checkout of skpunzi and fails on
-    # any UserWarning (such as a version mismatch) while loading.
+    # A fresh interpreter that imports this checkout of skpunzi, fails on any
+    # UserWarning (such as a version mismatch) and, unlike this test, runs
+    # torch with its default number of threads.
     script = (
         "import pickle, numpy as np; "
         "model = pickle.loads(open('model.pkl', 'rb').read()); "

@@ -1,0 +1,347 @@
+"""Speed and memory of training and prediction, against plain PyTorch.
+
+Each measurement runs in its own process, so that peak memory (the maximum
+resident set size) belongs to that measurement alone. Usage::
+
+    python benchmarks/bench_training.py punzi-epoch [--events 9000000]
+    python benchmarks/bench_training.py bce-epoch [--events 1000000]
+    python benchmarks/bench_training.py fit [--events 9000000]
+    python benchmarks/bench_training.py predict [--events 9000000]
+    python benchmarks/bench_training.py scaling
+
+The data are synthetic (4 features, 2.5 % signal, 45 overlapping windows of a
+uniform "recoil mass"); only sizes matter here. Selection quality is measured
+by ``examples/zprime_search.py``.
+"""
+
+# Authors: the skpunzi developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+N_FEATURES, N_HYPOTHESES = 4, 45
+
+
+def synthetic(n_events, n_hypotheses=N_HYPOTHESES, overlap=2.0, seed=0):
+    """Features, labels, weights and an overlapping window indicator."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n_events) < 0.025).astype(np.int64)
+    X = rng.normal(size=(n_events, N_FEATURES)).astype(np.float32)
+    X[y == 1] += 0.7
+    weight = np.where(y == 1, 1e-4, 0.05)
+
+    # Windows of equal width on a uniform variable; each event lies in about
+    # ``overlap`` of them, a signal event only in its own.
+    mass = rng.random(n_events)
+    centres = (np.arange(n_hypotheses) + 0.5) / n_hypotheses
+    half_width = overlap / (2 * n_hypotheses)
+    order = np.argsort(mass)
+    low = np.searchsorted(mass[order], centres - half_width)
+    high = np.searchsorted(mass[order], centres + half_width)
+    rows = np.concatenate([order[a:b] for a, b in zip(low, high)])
+    cols = np.repeat(np.arange(n_hypotheses), high - low)
+    background = y[rows] == 0
+    signal = np.flatnonzero(y)
+    own = np.minimum((mass[signal] * n_hypotheses).astype(int), n_hypotheses - 1)
+    rows = np.concatenate([rows[background], signal])
+    cols = np.concatenate([cols[background], own])
+    pairs = sp.csr_matrix(
+        (np.ones(rows.size, dtype=np.int8), (rows, cols)),
+        shape=(n_events, n_hypotheses),
+    )
+    pairs.data[:] = 1
+    return X, y, weight, pairs
+
+
+def machine():
+    """One line describing where the numbers come from."""
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"numpy {np.__version__}, python {platform.python_version()}"
+    )
+
+
+def peak_memory_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _timed(function, repeat):
+    function()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times), float(np.median(times))
+
+
+# --- The Punzi phase -------------------------------------------------------
+
+
+def punzi_epoch_skpunzi(n_events, repeat, chunk_size=None):
+    """One full-sample Punzi epoch with skpunzi's chunked two-pass gradient."""
+    from skpunzi import PunziClassifier
+    from skpunzi._groups import check_groups
+    from skpunzi._loss import WindowIndex
+    from skpunzi._network import MLP, training_inputs
+    from skpunzi._training import PunziObjective
+
+    X, y, weight, pairs = synthetic(n_events)
+    network = MLP(N_FEATURES)
+    start = time.perf_counter()
+    index = WindowIndex(check_groups(pairs, n_events), y.astype(bool))
+    objective = PunziObjective(
+        training_inputs(network, torch.from_numpy(X)),
+        torch.from_numpy(weight.astype(np.float32)),
+        index,
+        torch.ones(N_HYPOTHESES, dtype=torch.float64),
+        {"a": 3.0, "b": 1.28, "luminosity": 1.0, "formula": "paper"},
+        None,
+        1.0,
+        chunk_size or PunziClassifier().chunk_size,
+        torch.Generator().manual_seed(0),
+    )
+    setup = time.perf_counter() - start
+    optimizer = torch.optim.Adam(network.parameters(), lr=1e-3)
+    before = peak_memory_mb()
+
+    def epoch():
+        optimizer.zero_grad()
+        objective.step(network, 0)
+        optimizer.step()
+
+    best, median = _timed(epoch, repeat)
+    return {"setup_s": setup, "epoch_s": best, "median_s": median,
+            "pairs": int(pairs.nnz), "extra_peak_mb": peak_memory_mb() - before}
+
+
+def punzi_epoch_sparse(n_events, repeat):
+    """The straightforward eager version: autograd over sparse matrix products.
+
+    As in the paper's public code: one sparse (hypotheses x events) matrix for
+    signal and one for background, multiplied with the output vector.
+    """
+    from skpunzi._network import MLP
+    from skpunzi._sensitivity import punzi_sensitivity
+
+    X, y, weight, pairs = synthetic(n_events)
+    network = MLP(N_FEATURES)
+    start = time.perf_counter()
+    coo = pairs.tocoo()
+    matrices = []
+    for label in (1, 0):
+        keep = y[coo.row] == label
+        matrices.append(
+            torch.sparse_coo_tensor(
+                np.vstack([coo.col[keep], coo.row[keep]]),
+                torch.from_numpy(weight[coo.row[keep]].astype(np.float32)),
+                (N_HYPOTHESES, n_events),
+            ).coalesce()
+        )
+    setup = time.perf_counter() - start
+    features = torch.from_numpy(X)
+    optimizer = torch.optim.Adam(network.parameters(), lr=1e-3)
+    before = peak_memory_mb()
+
+    def epoch():
+        optimizer.zero_grad()
+        output = torch.sigmoid(network(features)).unsqueeze(1)
+        efficiency = torch.sparse.mm(matrices[0], output).squeeze(1)
+        background = torch.sparse.mm(matrices[1], output).squeeze(1)
+        loss = punzi_sensitivity(
+            efficiency.clamp_min(1e-8), background.clamp_min(1e-8)
+        ).mean()
+        loss.backward()
+        optimizer.step()
+
+    best, median = _timed(epoch, repeat)
+    return {"setup_s": setup, "epoch_s": best, "median_s": median,
+            "extra_peak_mb": peak_memory_mb() - before}
+
+
+def punzi_epoch_index_add(n_events, repeat):
+    """Plain eager autograd with segment sums (index_add), no chunking."""
+    from skpunzi._groups import check_groups
+    from skpunzi._loss import WindowIndex, mean_sensitivity, window_sums
+    from skpunzi._network import MLP
+
+    X, y, weight, pairs = synthetic(n_events)
+    network = MLP(N_FEATURES)
+    index = WindowIndex(check_groups(pairs, n_events), y.astype(bool))
+    features = torch.from_numpy(X)
+    w = torch.from_numpy(weight.astype(np.float32))
+    optimizer = torch.optim.Adam(network.parameters(), lr=1e-3)
+    ones = torch.ones(N_HYPOTHESES, dtype=torch.float32)
+    before = peak_memory_mb()
+
+    def epoch():
+        optimizer.zero_grad()
+        values = w * torch.sigmoid(network(features))
+        efficiency, background = window_sums(
+            values, index.event, index.target, N_HYPOTHESES
+        )
+        loss = mean_sensitivity(
+            efficiency, background, ones, a=3.0, b=1.28, luminosity=1.0,
+            formula="paper",
+        )
+        loss.backward()
+        optimizer.step()
+
+    best, median = _timed(epoch, repeat)
+    return {"epoch_s": best, "median_s": median,
+            "extra_peak_mb": peak_memory_mb() - before}
+
+
+# --- Pretraining -----------------------------------------------------------
+
+
+def bce_epoch_skpunzi(n_events, repeat, batch_size=4096):
+    """One BCE epoch of skpunzi's pretraining loop (SGD, batch 4096)."""
+    from skpunzi._network import MLP, training_inputs
+    from skpunzi._training import BCEObjective, _run_epoch
+
+    X, y, weight, _ = synthetic(n_events)
+    network = MLP(N_FEATURES)
+    objective = BCEObjective(
+        training_inputs(network, torch.from_numpy(X)),
+        torch.from_numpy(y.astype(np.float32)),
+        torch.from_numpy(weight.astype(np.float32)),
+        batch_size,
+        torch.Generator().manual_seed(0),
+    )
+    optimizer = torch.optim.SGD(network.parameters(), lr=1.0)
+    best, median = _timed(lambda: _run_epoch(network, objective, optimizer), repeat)
+    return {"epoch_s": best, "median_s": median, "events_per_s": n_events / best}
+
+
+def bce_epoch_dataloader(n_events, repeat, batch_size=4096):
+    """A textbook PyTorch loop: TensorDataset + shuffling DataLoader + SGD."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from skpunzi._network import MLP
+
+    X, y, weight, _ = synthetic(n_events)
+    network = MLP(N_FEATURES)
+    loader = DataLoader(
+        TensorDataset(
+            torch.from_numpy(X),
+            torch.from_numpy(y.astype(np.float32)),
+            torch.from_numpy(weight.astype(np.float32)),
+        ),
+        batch_size=batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(0),
+    )
+    optimizer = torch.optim.SGD(network.parameters(), lr=1.0)
+
+    def epoch():
+        for features, labels, weights in loader:
+            optimizer.zero_grad()
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                network(features), labels, weight=weights
+            )
+            loss.backward()
+            optimizer.step()
+
+    best, median = _timed(epoch, repeat)
+    return {"epoch_s": best, "median_s": median, "events_per_s": n_events / best}
+
+
+# --- Whole fit and prediction ------------------------------------------------
+
+
+def whole_fit(n_events, repeat):
+    """``PunziClassifier().fit`` with default parameters."""
+    from skpunzi import PunziClassifier
+
+    X, y, weight, pairs = synthetic(n_events)
+    before = peak_memory_mb()
+    start = time.perf_counter()
+    clf = PunziClassifier(random_state=0).fit(
+        X, y, sample_weight=weight, groups=pairs
+    )
+    seconds = time.perf_counter() - start
+    return {"fit_s": seconds, "extra_peak_mb": peak_memory_mb() - before,
+            "pretrain_epochs": clf.n_pretrain_epochs_, "punzi_epochs": clf.n_epochs_}
+
+
+def predict(n_events, repeat):
+    """``predict_proba`` of a fitted default model."""
+    from skpunzi import PunziClassifier
+
+    X, y, weight, pairs = synthetic(n_events)
+    small = slice(0, 20_000)
+    clf = PunziClassifier(pretrain_epochs=1, max_epochs=1, random_state=0).fit(
+        X[small], y[small], sample_weight=weight[small], groups=pairs[small]
+    )
+    best, median = _timed(lambda: clf.predict_proba(X), repeat)
+    return {"predict_proba_s": best, "median_s": median}
+
+
+MEASUREMENTS = {
+    "punzi-skpunzi": punzi_epoch_skpunzi,
+    "punzi-sparse": punzi_epoch_sparse,
+    "punzi-index-add": punzi_epoch_index_add,
+    "bce-skpunzi": bce_epoch_skpunzi,
+    "bce-dataloader": bce_epoch_dataloader,
+    "fit": whole_fit,
+    "predict": predict,
+}
+
+SUITES = {
+    "punzi-epoch": ["punzi-skpunzi", "punzi-sparse", "punzi-index-add"],
+    "bce-epoch": ["bce-skpunzi", "bce-dataloader"],
+    "fit": ["fit"],
+    "predict": ["predict"],
+}
+
+
+def run_isolated(name, n_events, repeat):
+    """Run one measurement in a fresh process; returns its result dict."""
+    command = [
+        sys.executable, __file__, "--one", name,
+        "--events", str(n_events), "--repeat", str(repeat),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("suite", nargs="?", choices=[*SUITES, "scaling"])
+    parser.add_argument("--events", type=int, default=None)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--one", choices=list(MEASUREMENTS), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.one:
+        print(json.dumps(MEASUREMENTS[args.one](args.events, args.repeat)))
+        return
+
+    print(f"machine: {machine()}")
+    if args.suite == "scaling":
+        for n_events in (1_000_000, 3_000_000, 9_000_000):
+            result = run_isolated("punzi-skpunzi", n_events, args.repeat)
+            print(f"events {n_events:>9,d}: {json.dumps(result)}")
+        return
+    default = 1_000_000 if args.suite == "bce-epoch" else 9_000_000
+    n_events = args.events or default
+    print(f"events: {n_events:,d}, repeat: {args.repeat} (best of)")
+    for name in SUITES[args.suite]:
+        print(f"{name}: {json.dumps(run_isolated(name, n_events, args.repeat))}")
+
+
+if __name__ == "__main__":
+    main()
