@@ -49,7 +49,7 @@ def synthetic(n_events, n_hypotheses=N_HYPOTHESES, overlap=2.0, seed=0):
     order = np.argsort(mass)
     low = np.searchsorted(mass[order], centres - half_width)
     high = np.searchsorted(mass[order], centres + half_width)
-    rows = np.concatenate([order[a:b] for a, b in zip(low, high)])
+    rows = np.concatenate([order[a:b] for a, b in zip(low, high, strict=False)])
     cols = np.repeat(np.arange(n_hypotheses), high - low)
     background = y[rows] == 0
     signal = np.flatnonzero(y)
@@ -123,8 +123,13 @@ def punzi_epoch_skpunzi(n_events, repeat, chunk_size=None):
         optimizer.step()
 
     best, median = _timed(epoch, repeat)
-    return {"setup_s": setup, "epoch_s": best, "median_s": median,
-            "pairs": int(pairs.nnz), "extra_peak_mb": peak_memory_mb() - before}
+    return {
+        "setup_s": setup,
+        "epoch_s": best,
+        "median_s": median,
+        "pairs": int(pairs.nnz),
+        "extra_peak_mb": peak_memory_mb() - before,
+    }
 
 
 def punzi_epoch_sparse(n_events, repeat):
@@ -167,8 +172,12 @@ def punzi_epoch_sparse(n_events, repeat):
         optimizer.step()
 
     best, median = _timed(epoch, repeat)
-    return {"setup_s": setup, "epoch_s": best, "median_s": median,
-            "extra_peak_mb": peak_memory_mb() - before}
+    return {
+        "setup_s": setup,
+        "epoch_s": best,
+        "median_s": median,
+        "extra_peak_mb": peak_memory_mb() - before,
+    }
 
 
 def punzi_epoch_index_add(n_events, repeat):
@@ -193,15 +202,23 @@ def punzi_epoch_index_add(n_events, repeat):
             values, index.event, index.target, N_HYPOTHESES
         )
         loss = mean_sensitivity(
-            efficiency, background, ones, a=3.0, b=1.28, luminosity=1.0,
+            efficiency,
+            background,
+            ones,
+            a=3.0,
+            b=1.28,
+            luminosity=1.0,
             formula="paper",
         )
         loss.backward()
         optimizer.step()
 
     best, median = _timed(epoch, repeat)
-    return {"epoch_s": best, "median_s": median,
-            "extra_peak_mb": peak_memory_mb() - before}
+    return {
+        "epoch_s": best,
+        "median_s": median,
+        "extra_peak_mb": peak_memory_mb() - before,
+    }
 
 
 # --- Pretraining -----------------------------------------------------------
@@ -269,12 +286,14 @@ def whole_fit(n_events, repeat):
     X, y, weight, pairs = synthetic(n_events)
     before = peak_memory_mb()
     start = time.perf_counter()
-    clf = PunziClassifier(random_state=0).fit(
-        X, y, sample_weight=weight, groups=pairs
-    )
+    clf = PunziClassifier(random_state=0).fit(X, y, sample_weight=weight, groups=pairs)
     seconds = time.perf_counter() - start
-    return {"fit_s": seconds, "extra_peak_mb": peak_memory_mb() - before,
-            "pretrain_epochs": clf.n_pretrain_epochs_, "punzi_epochs": clf.n_epochs_}
+    return {
+        "fit_s": seconds,
+        "extra_peak_mb": peak_memory_mb() - before,
+        "pretrain_epochs": clf.n_pretrain_epochs_,
+        "punzi_epochs": clf.n_epochs_,
+    }
 
 
 def predict(n_events, repeat):
@@ -311,8 +330,14 @@ SUITES = {
 def run_isolated(name, n_events, repeat):
     """Run one measurement in a fresh process; returns its result dict."""
     command = [
-        sys.executable, __file__, "--one", name,
-        "--events", str(n_events), "--repeat", str(repeat),
+        sys.executable,
+        __file__,
+        "--one",
+        name,
+        "--events",
+        str(n_events),
+        "--repeat",
+        str(repeat),
     ]
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])

@@ -130,7 +130,9 @@ def make_samples(seed, n_signal, background_scale):
     share = rng.random(len(frame))
     edges = np.cumsum([0.0, *FRACTIONS.values()])
     samples = {}
-    for (name, fraction), low, high in zip(FRACTIONS.items(), edges, edges[1:]):
+    for (name, fraction), low, high in zip(
+        FRACTIONS.items(), edges, edges[1:], strict=False
+    ):
         rows = (share >= low) & (share < high)
         if name == "train":
             # Only events in the windows of the training masses, and no
@@ -161,7 +163,9 @@ def make_samples(seed, n_signal, background_scale):
 def balanced(y, weight):
     """Physics weights with the signal rescaled to the background's total."""
     signal = y == 1
-    return np.where(signal, weight * weight[~signal].sum() / weight[signal].sum(), weight)
+    return np.where(
+        signal, weight * weight[~signal].sum() / weight[signal].sum(), weight
+    )
 
 
 def train_models(train, seed, luminosity, max_epochs=None):
@@ -243,10 +247,14 @@ def evaluate(models, samples, luminosity):
     columns = {}
     for label, model, mode in SELECTIONS:
         if isinstance(mode, str):
-            _, cuts = fom(samples["validation"], scores[model]["validation"], mode, luminosity)
+            _, cuts = fom(
+                samples["validation"], scores[model]["validation"], mode, luminosity
+            )
         else:
             cuts = mode
-        columns[label], _ = fom(samples["test"], scores[model]["test"], cuts, luminosity)
+        columns[label], _ = fom(
+            samples["test"], scores[model]["test"], cuts, luminosity
+        )
         if isinstance(mode, str):
             columns[label + " (chosen on test)"], _ = fom(
                 samples["test"], scores[model]["test"], mode, luminosity
@@ -334,10 +342,10 @@ def plot_fom(per_seed, masses, trained, path):
     )
     fig, ax = plt.subplots(figsize=(9, 5))
     display = PunziFOMDisplay(
-        fom=dict(zip(labels, stacked.mean(axis=1))),
+        fom=dict(zip(labels, stacked.mean(axis=1), strict=False)),
         hypotheses=masses,
         trained=trained,
-        fom_std=None if std is None else dict(zip(labels, std)),
+        fom_std=None if std is None else dict(zip(labels, std, strict=False)),
     )
     display.plot(ax=ax, xlabel="Z' mass [GeV]")
     ax.set_ylabel("Punzi FOM, $1/\\sigma_{\\min}$ [fb$^{-1}$]")
@@ -352,7 +360,7 @@ def plot_outputs(models, samples, data, luminosity, path):
     """Output against recoil mass for the Punzi-net and the BCE-net."""
     fig, axes = plt.subplots(2, 2, figsize=(11, 8), sharey=True)
     test = samples["test"]
-    for row, name in zip(axes, ("Punzi-net", "BCE-net")):
+    for row, name in zip(axes, ("Punzi-net", "BCE-net"), strict=False):
         OutputDistributionDisplay.from_estimator(
             models[name],
             test["X"],
@@ -391,7 +399,9 @@ def main(argv=None):
     per_seed, timings = [], []
     for seed in range(args.seeds):
         start = time.perf_counter()
-        data, samples, trained = make_samples(seed, args.n_signal, args.background_scale)
+        data, samples, trained = make_samples(
+            seed, args.n_signal, args.background_scale
+        )
         models, fit_times = train_models(
             samples["train"], seed, data.luminosity, args.max_epochs
         )

@@ -9,6 +9,7 @@ scorer, the window helper and the plots a search needs.
 # Authors: the skpunzi developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+from . import datasets
 from ._classifier import PunziClassifier
 from ._display import (
     OutputDistributionDisplay,
@@ -20,7 +21,6 @@ from ._metrics import punzi_fom
 from ._scorer import make_punzi_scorer, punzi_score
 from ._sensitivity import punzi_sensitivity
 from ._windows import mass_windows
-from . import datasets
 
 __version__ = "0.1.0"
 
@@ -30,6 +30,7 @@ __all__ = [
     "PunziFOMDisplay",
     "PunziLoss",
     "TrainingHistoryDisplay",
+    "datasets",
     "make_punzi_scorer",
     "mass_windows",
     "punzi_fom",
@@ -39,4 +40,4 @@ __all__ = [
 
 
 def __dir__():
-    return __all__ + ["datasets", "__version__"]
+    return __all__ + ["__version__"]

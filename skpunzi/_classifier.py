@@ -370,9 +370,7 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
         """
         validate_params(self, self._parameter_constraints)
         warm = self.warm_start and hasattr(self, "module_")
-        X, y = validate_data(
-            self, X, y, reset=not warm, dtype=(np.float32, np.float64)
-        )
+        X, y = validate_data(self, X, y, reset=not warm, dtype=(np.float32, np.float64))
         _check_float32_range(X)
         data = self._check_training_data(X, y, sample_weight, groups, warm)
         self._fit(data, warm)

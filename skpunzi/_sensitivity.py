@@ -72,9 +72,7 @@ def punzi_sensitivity(
     21.898
     """
     if formula not in FORMULAS:
-        raise ValueError(
-            f"formula must be one of {FORMULAS}, got {formula!r}."
-        )
+        raise ValueError(f"formula must be one of {FORMULAS}, got {formula!r}.")
     if not np.isscalar(efficiency) and not hasattr(efficiency, "__array__"):
         efficiency = np.asarray(efficiency, dtype=float)
     if not np.isscalar(background) and not hasattr(background, "__array__"):

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.exceptions import ConvergenceWarning
 
-from ._loss import WindowIndex, mean_sensitivity, window_sums
+from ._loss import mean_sensitivity, window_sums
 from ._network import chunked_logits
 from ._progress import ProgressBar
 

@@ -62,8 +62,6 @@ class Options:
         return "one of " + ", ".join(repr(option) for option in self.options)
 
 
-
-
 class _Described:
     def __init__(self, test, description):
         self.test, self.description = test, description
@@ -85,16 +83,20 @@ ARRAY_LIKE = _Described(
     "an array-like",
 )
 RANDOM_STATE = _Described(
-    lambda value: value is None
-    or (isinstance(value, numbers.Integral) and not isinstance(value, bool))
-    or isinstance(value, np.random.RandomState),
+    lambda value: (
+        value is None
+        or (isinstance(value, numbers.Integral) and not isinstance(value, bool))
+        or isinstance(value, np.random.RandomState)
+    ),
     "None, an int or a numpy RandomState",
 )
 SIZES = _Described(
-    lambda value: isinstance(value, (tuple, list))
-    and all(
-        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0
-        for v in value
+    lambda value: (
+        isinstance(value, (tuple, list))
+        and all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0
+            for v in value
+        )
     ),
     "a tuple of positive ints",
 )
@@ -122,6 +124,8 @@ def validate_params(estimator, constraints):
             f"The {name!r} parameter of {type(estimator).__name__} must be "
             f"{expected}. Got {value!r} instead."
         )
+
+
 DICT = _Described(lambda value: isinstance(value, dict), "a dict")
 DEVICE = _Described(
     lambda value: isinstance(value, str) or type(value).__name__ == "device",

@@ -84,9 +84,7 @@ def test_batch_scaling_is_unbiased():
     n_batches = 3
     batches = np.array_split(np.arange(90), n_batches)
     scaled = [
-        loss.window_sums(
-            output[b], target[b], weight[b], indicator[b], scale=n_batches
-        )
+        loss.window_sums(output[b], target[b], weight[b], indicator[b], scale=n_batches)
         for b in batches
     ]
     mean_eff = torch.stack([e for e, _ in scaled]).mean(0)
@@ -179,14 +177,12 @@ def test_chunked_gradient_equals_direct_autograd(batch_size, layout):
     network = MLP(4)
 
     # chunk_size >= batch: direct autograd; chunk_size 7: the two-pass path.
-    direct = _objective_gradients(
-        network, X, weight, index, batch_size, 10**6, layout
-    )
+    direct = _objective_gradients(network, X, weight, index, batch_size, 10**6, layout)
     chunked = _objective_gradients(network, X, weight, index, batch_size, 7, layout)
     assert len(direct) == len(chunked) == (1 if batch_size is None else 3)
-    for (loss_d, grads_d), (loss_c, grads_c) in zip(direct, chunked):
+    for (loss_d, grads_d), (loss_c, grads_c) in zip(direct, chunked, strict=False):
         assert loss_c == pytest.approx(loss_d, rel=1e-6)
-        for g_d, g_c in zip(grads_d, grads_c):
+        for g_d, g_c in zip(grads_d, grads_c, strict=False):
             torch.testing.assert_close(g_c, g_d, rtol=1e-4, atol=1e-6)
 
     # And the direct path equals PunziLoss on the same batch, scaled.
@@ -194,5 +190,5 @@ def test_chunked_gradient_equals_direct_autograd(batch_size, layout):
         network.zero_grad()
         probability = torch.sigmoid(network(X))
         PunziLoss()(probability.double(), target, weight.double(), indicator).backward()
-        for g_d, p in zip(direct[0][1], network.parameters()):
+        for g_d, p in zip(direct[0][1], network.parameters(), strict=False):
             torch.testing.assert_close(g_d, p.grad, rtol=1e-4, atol=1e-6)
