@@ -33,6 +33,7 @@ from ._training import (
     PhaseResult,
     PunziObjective,
     TrainingInterrupted,
+    present_hypotheses,
     run_phase,
 )
 from ._validation import (
@@ -501,10 +502,16 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
         if warm:
             # A copy: should this fit fail, the fitted network stays as it was.
             return copy.deepcopy(self.module_)
+        # Statistics in float64 whatever the storage, so that they do not
+        # depend on the input dtype.
         if self.scale_inputs == "minmax":
-            offset, scale = X.min(axis=0), X.max(axis=0) - X.min(axis=0)
+            low = X.min(axis=0).astype(np.float64)
+            offset, scale = low, X.max(axis=0).astype(np.float64) - low
         elif self.scale_inputs == "standard":
-            offset, scale = X.mean(axis=0), X.std(axis=0)
+            offset, scale = (
+                X.mean(axis=0, dtype=np.float64),
+                X.std(axis=0, dtype=np.float64),
+            )
         else:
             offset, scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
         # A constant feature carries no information; scale 1 keeps it finite.
@@ -568,16 +575,19 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
         )
         validation = None
         if n_train < X.shape[0]:
+            index = WindowIndex(
+                windows.take(np.arange(n_train, X.shape[0])),
+                is_signal[n_train:],
+                X.device,
+            )
             validation = (
                 training_inputs(network, X[n_train:]),
                 weight[n_train:],
-                WindowIndex(
-                    windows.take(np.arange(n_train, X.shape[0])),
-                    is_signal[n_train:],
-                    X.device,
-                ),
+                index,
                 X.shape[0] / (X.shape[0] - n_train),
-                hypothesis_weights,
+                present_hypotheses(
+                    hypothesis_weights, weight[n_train:], index.event, index.target
+                ),
             )
         train_inputs = training_inputs(network, X[:n_train])
         objective = PunziObjective(

@@ -177,23 +177,19 @@ class PunziObjective:
 
         # A hypothesis without signal in a batch cannot be scored there; it
         # is left out of that batch's mean rather than floored to a huge value.
-        self.batch_weights = [
-            self._present(hypothesis_weights, *self._pairs(batch))
-            for batch in range(self.n_batches)
-        ]
+        self.batch_weights = []
+        for batch in range(self.n_batches):
+            start, stop, event, target = self._pairs(batch)
+            self.batch_weights.append(
+                present_hypotheses(
+                    hypothesis_weights, self.weight[start:stop], event, target
+                )
+            )
 
     def _pairs(self, batch):
         start, stop = self.bounds[batch], self.bounds[batch + 1]
         event, target = self.index.slice(start, stop)
         return start, stop, event, target
-
-    def _present(self, hypothesis_weights, start, stop, event, target):
-        signal_weight, _ = window_sums(
-            self.weight[start:stop].double(), event, target, self.index.n_hypotheses
-        )
-        return torch.where(
-            signal_weight > 0, hypothesis_weights, torch.zeros_like(hypothesis_weights)
-        )
 
     def start_epoch(self):
         """The batch partition is fixed; only the order of batches changes."""
@@ -281,6 +277,20 @@ class PunziObjective:
     def outputs_finite(self, network):
         """Whether the network's output is finite on every training event."""
         return _outputs_finite(self.inputs, network, self.chunk_size)
+
+
+def present_hypotheses(hypothesis_weights, weight, event, target):
+    """``hypothesis_weights``, zero where the events hold no signal weight.
+
+    A hypothesis without signal in a sample cannot be scored there; it is
+    left out of that sample's mean rather than floored to a huge value.
+    """
+    signal_weight, _ = window_sums(
+        weight.double(), event, target, hypothesis_weights.shape[0]
+    )
+    return torch.where(
+        signal_weight > 0, hypothesis_weights, torch.zeros_like(hypothesis_weights)
+    )
 
 
 def _outputs_finite(inputs, network, chunk_size=65536):

@@ -298,3 +298,23 @@ def test_cuda_unavailable_is_a_clear_error():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         PunziClassifier(device="auto", pretrain_epochs=1, max_epochs=1).fit(X, y)
+
+
+def test_validation_loss_leaves_out_hypotheses_without_validation_signal():
+    X, y, weight, groups = _separable(n=600)
+    # Hypothesis 2 keeps a single signal event: at most one of the training
+    # and validation samples holds it.
+    signal_in_2 = np.flatnonzero((groups == 2) & (y == 1))
+    y = y.copy()
+    y[signal_in_2[1:]] = 0
+    for random_state in (1, 2):  # splits that leave it out of validation
+        clf = PunziClassifier(
+            **{**FAST, "random_state": random_state},
+            early_stopping=True,
+            validation_fraction=0.2,
+            n_iter_no_change=5,
+        )
+        clf.fit(X, y, sample_weight=weight, groups=groups)
+        # Floored at zero efficiency, that hypothesis alone would put the
+        # validation loss near 1e9.
+        assert max(clf.validation_loss_curve_) < 1e3
