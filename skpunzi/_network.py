@@ -78,6 +78,59 @@ class MLP(nn.Module):
                 hidden = layer(hidden)
         return hidden.squeeze(0)
 
+    @property
+    def supports_manual_backward(self):
+        """Whether :meth:`backward_columns` applies (tanh hidden layers only)."""
+        return all(isinstance(layer, (nn.Linear, nn.Tanh)) for layer in self.layers)
+
+    def forward_columns_cached(self, x_columns):
+        """:meth:`forward_columns` without autograd, keeping each layer's input.
+
+        Returns
+        -------
+        logits : torch.Tensor of shape (n,)
+        cache : list of torch.Tensor
+            The input of every linear layer, for :meth:`backward_columns`.
+        """
+        with torch.no_grad():
+            cache, hidden = [], x_columns
+            for layer in self.layers:
+                if isinstance(layer, nn.Linear):
+                    cache.append(hidden)
+                    hidden = torch.addmm(layer.bias.unsqueeze(1), layer.weight, hidden)
+                else:
+                    # tanh(a) = 2 sigmoid(2a) - 1, in place: torch's sigmoid
+                    # is about three times faster than its tanh on CPUs, and
+                    # this is most of the cost. Differs from torch.tanh by
+                    # at most 2e-7.
+                    hidden = hidden.mul_(2).sigmoid_().mul_(2).sub_(1)
+        return hidden.squeeze(0), cache
+
+    def backward_columns(self, cache, grad_logits):
+        """Accumulate parameter gradients for d(loss)/d(logits) by hand.
+
+        The backward pass of a tanh network written out: with the layer
+        inputs kept by :meth:`forward_columns_cached`, no second forward pass
+        and no autograd graph are needed. Tested against autograd.
+        """
+        linears = [layer for layer in self.layers if isinstance(layer, nn.Linear)]
+        with torch.no_grad():
+            delta = grad_logits.unsqueeze(0)
+            for depth in range(len(linears) - 1, -1, -1):
+                layer, layer_input = linears[depth], cache[depth]
+                _accumulate(layer.weight, delta @ layer_input.T)
+                _accumulate(layer.bias, delta.sum(dim=1))
+                if depth:
+                    # tanh'(a) = 1 - tanh(a)^2, and the input is tanh(a).
+                    delta = (layer.weight.T @ delta).mul_(1 - layer_input * layer_input)
+
+
+def _accumulate(parameter, gradient):
+    if parameter.grad is None:
+        parameter.grad = gradient.clone()
+    else:
+        parameter.grad += gradient
+
 
 class ScaledNetwork(nn.Module):
     """A network with its input scaling stored as buffers.
@@ -112,8 +165,25 @@ class ScaledNetwork(nn.Module):
 
     def forward_columns(self, x_columns):
         """Logits for raw features stored one row per feature."""
-        scaled = (x_columns - self.offset.unsqueeze(1)) / self.scale.unsqueeze(1)
-        return self.network.forward_columns(scaled)
+        return self.network.forward_columns(self._scale_columns(x_columns))
+
+    def _scale_columns(self, x_columns):
+        return (x_columns - self.offset.unsqueeze(1)) / self.scale.unsqueeze(1)
+
+    @property
+    def supports_manual_backward(self):
+        """Whether the inner network has a hand-written backward pass."""
+        return getattr(self.network, "supports_manual_backward", False)
+
+    def forward_columns_cached(self, x_columns):
+        """See :meth:`MLP.forward_columns_cached`."""
+        with torch.no_grad():
+            scaled = self._scale_columns(x_columns)
+        return self.network.forward_columns_cached(scaled)
+
+    def backward_columns(self, cache, grad_logits):
+        """See :meth:`MLP.backward_columns`."""
+        self.network.backward_columns(cache, grad_logits)
 
 
 def build_network(module, module_kwargs, n_features, hidden_layer_sizes, activation):

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from sklearn.exceptions import ConvergenceWarning
 
 from ._loss import mean_sensitivity, window_sums
-from ._network import chunked_logits
+from ._network import ColumnInputs, chunked_logits
 from ._progress import ProgressBar
 
 __all__ = [
@@ -204,18 +204,35 @@ class PunziObjective:
         if not bool((hypothesis_weights > 0).any()):
             return math.nan, 0
 
-        if stop - start <= self.chunk_size:
+        # A tanh network in the column layout has its backward pass written
+        # out: one forward pass that keeps the layer inputs, no autograd.
+        manual = isinstance(self.inputs, ColumnInputs) and getattr(
+            network, "supports_manual_backward", False
+        )
+        if not manual and stop - start <= self.chunk_size:
             probability = torch.sigmoid(self.inputs.forward(network, start, stop))
             loss = self._loss((weight * probability).double(), event, target, batch)
             loss.backward()
             return loss.item(), stop - start
 
         # Pass 1: the per-window sums, without autograd.
-        logits = chunked_logits(self.inputs, network, start, stop, self.chunk_size)
+        chunks = [
+            (first, min(first + self.chunk_size, stop))
+            for first in range(start, stop, self.chunk_size)
+        ]
+        if manual:
+            outputs = [
+                network.forward_columns_cached(self.inputs.X[:, first:last])
+                for first, last in chunks
+            ]
+            logits = torch.cat([chunk_logits for chunk_logits, _ in outputs])
+        else:
+            logits = chunked_logits(self.inputs, network, start, stop, self.chunk_size)
         probability = torch.sigmoid(logits)
-        values = (weight * probability).double()
+        weighted = weight * probability
+        # Sums over millions of events accumulate in float64.
         efficiency, background = window_sums(
-            values, event, target, self.index.n_hypotheses
+            weighted.double(), event, target, self.index.n_hypotheses
         )
         sums = torch.cat([efficiency, background]).requires_grad_(True)
 
@@ -231,14 +248,16 @@ class PunziObjective:
 
         # Pass 2: d(loss)/d(logit_i) = w_i p_i (1 - p_i) * sum over the
         # windows of event i of d(loss)/d(sum), then backpropagate by chunk.
-        grad_events = torch.zeros_like(values).index_add(0, event, grad_sums[target])
-        grad_logits = (grad_events.to(weight.dtype) * weight) * (
-            probability * (1 - probability)
-        )
-        for first in range(start, stop, self.chunk_size):
-            last = min(first + self.chunk_size, stop)
-            logits = self.inputs.forward(network, first, last)
-            logits.backward(grad_logits[first - start : last - start])
+        grad_events = torch.zeros(
+            weight.shape[0], dtype=grad_sums.dtype, device=weight.device
+        ).index_add_(0, event, grad_sums[target])
+        grad_logits = grad_events.to(weight.dtype).mul_(weighted).mul_(1 - probability)
+        for index, (first, last) in enumerate(chunks):
+            chunk_grad = grad_logits[first - start : last - start]
+            if manual:
+                network.backward_columns(outputs[index][1], chunk_grad)
+            else:
+                self.inputs.forward(network, first, last).backward(chunk_grad)
         return loss.item(), stop - start
 
     def _loss(self, values, event, target, batch):

@@ -192,3 +192,29 @@ def test_chunked_gradient_equals_direct_autograd(batch_size, layout):
         PunziLoss()(probability.double(), target, weight.double(), indicator).backward()
         for g_d, p in zip(direct[0][1], network.parameters(), strict=False):
             torch.testing.assert_close(g_d, p.grad, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("batch_size", [None, 100])
+def test_hand_written_backward_equals_autograd(batch_size):
+    """The tanh network's manual backward (column layout) matches autograd."""
+    rng = np.random.default_rng(4)
+    n, n_hypotheses = 300, 3
+    X = torch.tensor(rng.normal(size=(n, 4)), dtype=torch.float32)
+    target = (rng.random(n) < 0.3).astype(np.int64)
+    labels = rng.integers(0, n_hypotheses, n)
+    weight = torch.tensor(rng.uniform(0.5, 3, n), dtype=torch.float32)
+    index = WindowIndex(check_groups(labels, n), target.astype(bool))
+    network = MLP(4, hidden_layer_sizes=(6, 5, 3))
+    assert network.supports_manual_backward
+
+    manual = _objective_gradients(
+        network, X, weight, index, batch_size, 64, ColumnInputs
+    )
+    autograd = _objective_gradients(
+        network, X, weight, index, batch_size, 64, RowInputs
+    )
+    for (loss_m, grads_m), (loss_a, grads_a) in zip(manual, autograd, strict=True):
+        assert loss_m == pytest.approx(loss_a, rel=1e-6)
+        for g_m, g_a in zip(grads_m, grads_a, strict=True):
+            torch.testing.assert_close(g_m, g_a, rtol=1e-4, atol=1e-6)
+    assert not MLP(4, activation="relu").supports_manual_backward
