@@ -144,11 +144,10 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
     n_iter_no_change : int, default=50
         Patience of early stopping, in epochs.
     chunk_size : int, default=262144
-        Largest Punzi-phase batch trained in one autograd pass; larger
-        batches (the whole sample with ``batch_size=None``) are processed in
-        chunks of this many events, with a second forward pass. Only memory
-        (about 130 bytes per event of a chunk with the default network) and
-        speed depend on it, never the result.
+        Events per forward/backward chunk in the Punzi phase. Only speed and
+        memory depend on it, never the result. Custom networks: batches up
+        to this size take one autograd pass, larger ones a second forward
+        pass chunk by chunk, with memory proportional to the chunk.
     device : {"cpu", "cuda", "auto"} or str, default="cpu"
         Where to train. ``"auto"`` takes a GPU when torch sees one. The fitted
         network is moved to the CPU afterwards, so predictions and pickles
@@ -210,10 +209,15 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
     Events outside every window take part in pretraining only. Hypotheses
     without signal events are left out of the loss, with a warning.
 
-    The Punzi phase computes exact full-batch gradients chunk by chunk: the
-    loss depends on the events only through two sums per hypothesis, so a
-    first pass accumulates the sums and a second pass backpropagates the
-    per-event gradients. Memory stays proportional to ``chunk_size``.
+    The Punzi phase computes exact batch gradients chunk by chunk: the loss
+    depends on the events only through two sums per hypothesis, so a first
+    pass accumulates the sums and a second pass turns d(loss)/d(sum) into
+    per-event gradients and backpropagates them. For the default tanh
+    network the first pass keeps each layer's input (about 70 bytes per
+    event of a batch: 600 MB for a full batch of 9 million events) and the
+    backward pass is written out by hand; other networks recompute the
+    forward pass under autograd, with memory proportional to
+    ``chunk_size``.
 
     When the Punzi phase ends with a higher loss than pretraining left, the
     pretrained parameters are kept and a warning gives both numbers. A
