@@ -30,7 +30,8 @@ from scipy.special import logit
 from sklearn.utils.validation import check_is_fitted
 
 from skpunzi._groups import check_groups
-from skpunzi._sensitivity import FORMULAS, punzi_sensitivity
+from skpunzi._metrics import punzi_fom
+from skpunzi._sensitivity import FORMULAS
 
 __all__ = [
     "OutputDistributionDisplay",
@@ -174,31 +175,20 @@ def _fom_at_cuts(
     and background events in each window, as in :func:`punzi_fom`. A NaN
     cut (no cut could be chosen) gives a NaN figure of merit.
     """
-    # Work on the (event, hypothesis) pairs: nothing of size
-    # n_samples x n_hypotheses is built, and an event may sit in two windows.
-    event, hypothesis = windows.event, windows.hypothesis
-    passed = y_score[event] > cuts[hypothesis]
-    weight = np.where(passed, sample_weight[event], 0.0)
-    is_signal = y_true[event]
-
-    # Segment sums per hypothesis, separately for signal and background.
-    n_hyp = windows.n_hypotheses
-    efficiency = np.bincount(
-        hypothesis[is_signal], weights=weight[is_signal], minlength=n_hyp
+    # punzi_fom takes no NaN cut: select nothing there, then mark it NaN.
+    missing = np.isnan(cuts)
+    fom = punzi_fom(
+        np.asarray(y_true).astype(int),
+        y_score,
+        sample_weight=sample_weight,
+        groups=windows,
+        threshold=np.where(missing, np.inf, cuts),
+        a=a,
+        b=b,
+        luminosity=luminosity,
+        formula=formula,
     )
-    background = np.bincount(
-        hypothesis[~is_signal], weights=weight[~is_signal], minlength=n_hyp
-    )
-
-    # Negative weights can drive B slightly below zero; the square root in
-    # the sensitivity needs B >= 0, and an empty window has none anyway.
-    background = np.clip(background, 0.0, None)
-    sensitivity = punzi_sensitivity(
-        efficiency, background, a=a, b=b, luminosity=luminosity, formula=formula
-    )
-    with np.errstate(divide="ignore"):
-        fom = np.where(efficiency > 0, 1.0 / sensitivity, 0.0)
-    return np.where(np.isnan(cuts), np.nan, fom)
+    return np.where(missing, np.nan, fom)
 
 
 # --------------------------------------------------------------------------
@@ -831,9 +821,6 @@ def _fom_one_fit(signal, score, windows, threshold, *, sample_weight, **punzi):
         )
         return fom, threshold
 
-    # TODO(punzi_fom accepts arrays of cuts): pass arrays to punzi_fom too.
-    from skpunzi._metrics import punzi_fom
-
     fom, cuts = punzi_fom(
         signal.astype(int),
         score,
@@ -1348,8 +1335,6 @@ def _best_cuts(best_cuts, signal, decision, windows, to_decision, **punzi):
     if best_cuts is None or best_cuts is False:
         return None
     if best_cuts is True:
-        from skpunzi._metrics import punzi_fom
-
         # The figure of merit depends only on the order of the scores, so
         # the best cut found on the decision scale is already on that scale.
         _, cuts = punzi_fom(
