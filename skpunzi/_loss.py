@@ -68,8 +68,10 @@ def window_sums(values, event, target, n_hypotheses):
     -------
     efficiency, background : torch.Tensor of shape (n_hypotheses,)
     """
+    # index_select rather than values[event]: its backward is an index_add,
+    # much faster on CPUs than the accumulating scatter of advanced indexing.
     sums = values.new_zeros(2 * n_hypotheses)
-    sums = sums.index_add(0, target, values[event])
+    sums = sums.index_add(0, target, values.index_select(0, event))
     return sums[:n_hypotheses], sums[n_hypotheses:]
 
 

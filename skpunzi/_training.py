@@ -211,7 +211,8 @@ class PunziObjective:
         )
         if not manual and stop - start <= self.chunk_size:
             probability = torch.sigmoid(self.inputs.forward(network, start, stop))
-            loss = self._loss((weight * probability).double(), event, target, batch)
+            values = (weight * probability).double()
+            loss = self._loss(values, event, target, self.scale, hypothesis_weights)
             loss.backward()
             return loss.item(), stop - start
 
@@ -230,19 +231,18 @@ class PunziObjective:
             logits = chunked_logits(self.inputs, network, start, stop, self.chunk_size)
         probability = torch.sigmoid(logits)
         weighted = weight * probability
+
         # Sums over millions of events accumulate in float64.
         efficiency, background = window_sums(
             weighted.double(), event, target, self.index.n_hypotheses
         )
-        sums = torch.cat([efficiency, background]).requires_grad_(True)
 
-        # The loss as a function of the 2 x n_hypotheses sums alone.
+        # The loss as a function of the 2 x n_hypotheses sums alone (autograd
+        # through the per-pair gather would keep 8 bytes per pair alive).
         n_hyp = self.index.n_hypotheses
-        loss = mean_sensitivity(
-            sums[:n_hyp] * self.scale,
-            sums[n_hyp:] * self.scale,
-            hypothesis_weights,
-            **self.loss_kwargs,
+        sums = torch.cat([efficiency, background]).requires_grad_(True)
+        loss = self._sensitivity(
+            sums[:n_hyp], sums[n_hyp:], self.scale, hypothesis_weights
         )
         (grad_sums,) = torch.autograd.grad(loss, sums)
 
@@ -260,30 +260,29 @@ class PunziObjective:
                 self.inputs.forward(network, first, last).backward(chunk_grad)
         return loss.item(), stop - start
 
-    def _loss(self, values, event, target, batch):
+    def _loss(self, values, event, target, scale, hypothesis_weights):
+        """Mean sensitivity of the window sums of ``values`` (``w * p``)."""
         efficiency, background = window_sums(
             values, event, target, self.index.n_hypotheses
         )
+        return self._sensitivity(efficiency, background, scale, hypothesis_weights)
+
+    def _sensitivity(self, efficiency, background, scale, hypothesis_weights):
+        """Mean sensitivity of window sums scaled to full-sample estimates."""
         return mean_sensitivity(
-            efficiency * self.scale,
-            background * self.scale,
-            self.batch_weights[batch],
+            efficiency * scale,
+            background * scale,
+            hypothesis_weights,
             **self.loss_kwargs,
         )
 
     def full_loss(self, network, inputs, weight, index, scale, hypothesis_weights):
         """Punzi-loss of a whole sample, without autograd."""
-        logits = chunked_logits(inputs, network, 0, len(inputs), self.chunk_size)
-        values = (weight * torch.sigmoid(logits)).double()
-        efficiency, background = window_sums(
-            values, index.event, index.target, index.n_hypotheses
-        )
         with torch.no_grad():
-            loss = mean_sensitivity(
-                efficiency * scale,
-                background * scale,
-                hypothesis_weights,
-                **self.loss_kwargs,
+            logits = chunked_logits(inputs, network, 0, len(inputs), self.chunk_size)
+            values = (weight * torch.sigmoid(logits)).double()
+            loss = self._loss(
+                values, index.event, index.target, scale, hypothesis_weights
             )
         return loss.item()
 
