@@ -143,7 +143,7 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
         Share of events held out when ``early_stopping=True``.
     n_iter_no_change : int, default=50
         Patience of early stopping, in epochs.
-    chunk_size : int, default=262144
+    chunk_size : int, default=65536
         Events per forward/backward chunk in the Punzi phase. Only speed and
         memory depend on it, never the result. Custom networks: batches up
         to this size take one autograd pass, larger ones a second forward
@@ -311,7 +311,7 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=50,
-        chunk_size=1 << 18,
+        chunk_size=1 << 16,
         device="cpu",
         random_state=None,
         verbose=0,
@@ -377,8 +377,7 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
         warm = self.warm_start and hasattr(self, "module_")
         X, y = validate_data(self, X, y, reset=not warm, dtype=(np.float32, np.float64))
         _check_float32_range(X)
-        data = self._check_training_data(X, y, sample_weight, groups, warm)
-        self._fit(data, warm)
+        self._fit(self._check_training_data(X, y, sample_weight, groups, warm), warm)
         return self
 
     def _check_training_data(self, X, y, sample_weight, groups, warm):
@@ -468,14 +467,19 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit(self, data, warm):
         X, is_signal, weight, windows = data
+        del data
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         device = _resolve_device(self.device)
 
-        # Shuffle once: batches are then contiguous slices of this copy.
+        # Shuffle once: batches are then contiguous slices of this copy. The
+        # window keys are built before and shuffled with the events; the
+        # (event, window) pairs are not needed beyond this point.
         order = rng.permutation(X.shape[0])
+        index = WindowIndex(windows, is_signal, device)
+        del windows
+        index = index.take(torch.as_tensor(order, device=device))
         X, is_signal, weight = X[order], is_signal[order], weight[order]
-        windows = windows.take(order)
         n_train = X.shape[0]
         if self.early_stopping:
             n_train = X.shape[0] - max(1, round(self.validation_fraction * X.shape[0]))
@@ -494,7 +498,7 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
             in_fit = weight[:n_train] != 0
             network = self._initial_network(X[:n_train][in_fit], warm).to(device)
             tensors = _to_tensors(device, X, is_signal, weight)
-            results = self._train(network, tensors, windows, n_train, generator, warm)
+            results = self._train(network, tensors, index, n_train, generator, warm)
 
         # The recoveries of the training loop should never leave a network
         # that outputs NaN; should they fail, a clear error beats NaN scores.
@@ -533,7 +537,7 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
             torch.as_tensor(scale, dtype=torch.float32),
         )
 
-    def _train(self, network, tensors, windows, n_train, generator, warm):
+    def _train(self, network, tensors, index, n_train, generator, warm):
         """Both phases; returns their results and the Punzi losses."""
         X, target, weight = tensors
         pretrain = PhaseResult()
@@ -554,7 +558,7 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
                 pretrain = run_phase(network, bce, self._phase_config("pretrain"))
             phase = "punzi"
             punzi, losses = self._fine_tune(
-                network, X, weight, target, windows, n_train, generator
+                network, X, weight, index, n_train, generator
             )
         except TrainingInterrupted as interruption:
             if phase == "pretrain":
@@ -569,34 +573,39 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
             )
         return pretrain, punzi, losses
 
-    def _fine_tune(self, network, X, weight, target, windows, n_train, generator):
-        is_signal = target.cpu().numpy().astype(bool)
+    def _fine_tune(self, network, X, weight, index, n_train, generator):
         hypothesis_weights = torch.as_tensor(
             self.hypothesis_weights_, dtype=torch.float64, device=X.device
         )
-        train_index = WindowIndex(
-            windows.take(np.arange(n_train)), is_signal[:n_train], X.device
-        )
         validation = None
         if n_train < X.shape[0]:
-            index = WindowIndex(
-                windows.take(np.arange(n_train, X.shape[0])),
-                is_signal[n_train:],
-                X.device,
-            )
+            validation_index = index.take(slice(n_train, None))
             validation = (
                 training_inputs(network, X[n_train:]),
                 weight[n_train:],
-                index,
+                validation_index,
                 X.shape[0] / (X.shape[0] - n_train),
                 present_hypotheses(
-                    hypothesis_weights, weight[n_train:], index.event, index.target
+                    hypothesis_weights,
+                    weight[n_train:],
+                    validation_index.key,
+                    validation_index,
                 ),
             )
-        train_inputs = training_inputs(network, X[:n_train])
+
+        # Events in no window have no gradient in this phase: leave them out.
+        train_index = index.take(slice(None, n_train))
+        in_window = train_index.in_window()
+        if not bool(in_window.all()):
+            kept = torch.nonzero(in_window).squeeze(1)
+            train_index = train_index.take(kept)
+            train_X, train_weight = X[:n_train][kept], weight[:n_train][kept]
+        else:
+            train_X, train_weight = X[:n_train], weight[:n_train]
+        train_inputs = training_inputs(network, train_X)
         objective = PunziObjective(
             train_inputs,
-            weight[:n_train],
+            train_weight,
             train_index,
             hypothesis_weights,
             {
@@ -605,7 +614,7 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
                 "luminosity": self.luminosity,
                 "formula": self.formula,
             },
-            _resolve_batch_size(self.batch_size, n_train),
+            _resolve_batch_size(self.batch_size, len(train_index)),
             X.shape[0] / n_train,
             self.chunk_size,
             generator,
@@ -617,7 +626,7 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
             return objective.full_loss(
                 network,
                 train_inputs,
-                weight[:n_train],
+                train_weight,
                 train_index,
                 X.shape[0] / n_train,
                 hypothesis_weights,

@@ -3,7 +3,10 @@
 # Authors: the skpunzi developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import copy
+
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -21,10 +24,14 @@ MIN_BACKGROUND = 1e-8
 
 
 class WindowIndex:
-    """(event, window) pairs as tensors, built once and reused every step.
+    """Which sums each event enters, built once per fit and reused every step.
 
-    Each pair points into a vector of ``2 * n_hypotheses`` sums: the first
-    half holds efficiencies (signal pairs), the second half backgrounds.
+    Events that share a class and a set of windows enter exactly the same
+    sums, so they get one *key*: the per-window sums are then a sum per key
+    (one scatter over the events) followed by a tiny key-to-window table,
+    instead of a scatter over every (event, window) pair. With mass windows
+    there are only a few hundred keys, whatever the number of events, and the
+    cost of a step no longer grows with the overlap of the windows.
 
     Parameters
     ----------
@@ -32,47 +39,130 @@ class WindowIndex:
         Canonical window membership from :func:`check_groups`.
     is_signal : ndarray of bool, shape (n_samples,)
     device : torch.device, default="cpu"
+
+    Attributes
+    ----------
+    key : torch.Tensor of shape (n_samples,), dtype int64
+        The key of each event.
+    table_key, table_slot : torch.Tensor of shape (n_entries,), dtype int64
+        One entry per (key, window): the slot of that window's sum among the
+        ``2 * n_hypotheses`` sums (efficiencies first, then backgrounds).
+    n_keys, n_hypotheses : int
     """
 
     def __init__(self, windows, is_signal, device="cpu"):
         is_signal = np.asarray(is_signal, dtype=bool)
-        target = windows.hypothesis + windows.n_hypotheses * ~is_signal[windows.event]
-        self.n_hypotheses = windows.n_hypotheses
-        self.event = torch.as_tensor(windows.event, dtype=torch.int64, device=device)
-        self.target = torch.as_tensor(target, dtype=torch.int64, device=device)
+        key, first = _window_set_keys(windows, is_signal)
+        offsets = np.searchsorted(windows.event, np.arange(windows.n_samples + 1))
+        counts = np.diff(offsets)
 
-        # Pairs are sorted by event, so the pairs of a contiguous slice of
-        # events are a contiguous slice of pairs: ``pair_offsets`` finds it.
-        self.pair_offsets = np.searchsorted(
-            windows.event, np.arange(windows.n_samples + 1)
+        # The table lists the windows of one representative event per key.
+        entries = _ranges(offsets[first], counts[first])
+        table_key = np.repeat(np.arange(first.shape[0]), counts[first])
+        table_slot = windows.hypothesis[entries] + windows.n_hypotheses * np.repeat(
+            ~is_signal[first], counts[first]
+        )
+        self.n_hypotheses = windows.n_hypotheses
+        self.n_keys = first.shape[0]
+        self.key = torch.as_tensor(key, dtype=torch.int64, device=device)
+        self.table_key = torch.as_tensor(table_key, dtype=torch.int64, device=device)
+        self.table_slot = torch.as_tensor(table_slot, dtype=torch.int64, device=device)
+
+    def __len__(self):
+        return self.key.shape[0]
+
+    def take(self, indices):
+        """The index of the events ``indices`` (a tensor or a slice)."""
+        subset = copy.copy(self)
+        subset.key = self.key[indices]
+        return subset
+
+    def in_window(self):
+        """Boolean tensor of shape (n_samples,): the event lies in some window."""
+        has_entries = torch.zeros(self.n_keys, dtype=torch.bool, device=self.key.device)
+        has_entries[self.table_key] = True
+        return has_entries[self.key]
+
+    def sums(self, key_sums):
+        """Efficiency and background per hypothesis from the sums per key."""
+        sums = key_sums.new_zeros(2 * self.n_hypotheses).index_add(
+            0, self.table_slot, key_sums.index_select(0, self.table_key)
+        )
+        return sums[: self.n_hypotheses], sums[self.n_hypotheses :]
+
+    def spread(self, grad_sums):
+        """d(loss)/d(key sum) from d(loss)/d(window sum): the adjoint of sums."""
+        return grad_sums.new_zeros(self.n_keys).index_add(
+            0, self.table_key, grad_sums.index_select(0, self.table_slot)
         )
 
-    def slice(self, start, stop):
-        """Pairs of the events ``start:stop``, with event indices made local."""
-        first, last = self.pair_offsets[start], self.pair_offsets[stop]
-        return self.event[first:last] - start, self.target[first:last]
 
-
-def window_sums(values, event, target, n_hypotheses):
-    """Efficiency and background per hypothesis as segment sums.
+def window_sums(values, key, index):
+    """Efficiency and background per hypothesis, differentiable in ``values``.
 
     Parameters
     ----------
     values : torch.Tensor of shape (n_events,)
         ``sample_weight * output`` of each event.
-    event, target : torch.Tensor of shape (n_pairs,)
-        Event of each pair and its slot among the ``2 * n_hypotheses`` sums.
-    n_hypotheses : int
+    key : torch.Tensor of shape (n_events,)
+        Key of each event (``index.key`` or a slice of it).
+    index : WindowIndex
 
     Returns
     -------
     efficiency, background : torch.Tensor of shape (n_hypotheses,)
     """
-    # index_select rather than values[event]: its backward is an index_add,
-    # much faster on CPUs than the accumulating scatter of advanced indexing.
-    sums = values.new_zeros(2 * n_hypotheses)
-    sums = sums.index_add(0, target, values.index_select(0, event))
-    return sums[:n_hypotheses], sums[n_hypotheses:]
+    key_sums = values.new_zeros(index.n_keys).index_add(0, key, values)
+    return index.sums(key_sums)
+
+
+def _window_set_keys(windows, is_signal):
+    """Key of each event (same class and windows <=> same key), and a
+    representative event per key.
+
+    Each window gets a random 64-bit code; an event's hash is the sum of the
+    codes of its windows (and of its class). Equal hashes are then checked
+    against the actual windows, so a collision can never merge different
+    events: it only triggers another draw, and after a few the events keep
+    keys of their own.
+    """
+    n_samples, n_pairs = windows.n_samples, windows.n_pairs
+    offsets = np.searchsorted(windows.event, np.arange(n_samples + 1))
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        codes = rng.integers(0, 2**63, size=windows.n_hypotheses + 1, dtype=np.uint64)
+        # Sums of uint64 wrap around, which is what a hash wants.
+        cumulative = np.zeros(n_pairs + 1, dtype=np.uint64)
+        np.cumsum(codes[windows.hypothesis], out=cumulative[1:])
+        hashes = cumulative[offsets[1:]] - cumulative[offsets[:-1]]
+        hashes += codes[-1] * is_signal.astype(np.uint64)
+        key, _ = pd.factorize(hashes, sort=False)
+        # Keys are numbered in order of first appearance.
+        first = np.flatnonzero(np.diff(np.maximum.accumulate(key), prepend=-1) > 0)
+        if _keys_are_exact(windows, is_signal, offsets, key, first):
+            return key.astype(np.int64), first
+    return np.arange(n_samples, dtype=np.int64), np.arange(n_samples)
+
+
+def _keys_are_exact(windows, is_signal, offsets, key, first):
+    """Whether every event has its representative's class and windows."""
+    representative = first[key]
+    counts = np.diff(offsets)
+    if not (
+        np.array_equal(is_signal, is_signal[representative])
+        and np.array_equal(counts, counts[representative])
+    ):
+        return False
+    shift = np.repeat(offsets[representative] - offsets[:-1], counts)
+    same = windows.hypothesis[np.arange(windows.n_pairs) + shift] == windows.hypothesis
+    return bool(same.all())
+
+
+def _ranges(starts, lengths):
+    """Concatenation of ``arange(start, start + length)`` for each pair."""
+    total = int(lengths.sum())
+    shift = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+    return np.arange(total) + shift
 
 
 def mean_sensitivity(
@@ -196,9 +286,7 @@ class PunziLoss(nn.Module):
                 sample_weight, dtype=output.dtype, device=output.device
             ).reshape(-1)
             values = output * weight
-        efficiency, background = window_sums(
-            values, index.event, index.target, index.n_hypotheses
-        )
+        efficiency, background = window_sums(values, index.key, index)
         return efficiency * scale, background * scale
 
     def forward(self, output, target, sample_weight=None, groups=None, *, scale=1):

@@ -23,6 +23,7 @@ from ._network import ColumnInputs, chunked_logits
 from ._progress import ProgressBar
 
 __all__ = [
+    "ActivationCache",
     "BCEObjective",
     "PhaseConfig",
     "PhaseResult",
@@ -121,10 +122,17 @@ class PunziObjective:
     The loss depends on the events only through two sums per hypothesis.
     A first pass without autograd accumulates them; the loss then gives
     d(loss)/d(sum) for every window; a second pass turns these into
-    per-event output gradients and backpropagates one chunk at a time. Memory
-    stays proportional to the chunk, and no (events x hypotheses) array is
-    ever built. Batches small enough for one chunk take the direct autograd
-    path instead (one forward pass).
+    per-event output gradients and backpropagates one chunk at a time. No
+    (events x hypotheses) array is ever built, and the sums go through the
+    keys of :class:`WindowIndex` (one scatter over events, not over every
+    (event, window) pair).
+
+    For a network with a hand-written backward pass (the default tanh MLP in
+    the column layout), the first pass writes every layer's activations into
+    a preallocated :class:`ActivationCache` that the second pass reads;
+    chunks beyond the cache's memory budget are recomputed. Other networks
+    take one autograd pass when the batch fits in a chunk and otherwise
+    recompute each chunk's forward pass under autograd in the second pass.
 
     Parameters
     ----------
@@ -133,7 +141,7 @@ class PunziObjective:
     weight : torch.Tensor
         Physics weights of the training events.
     index : WindowIndex
-        Window pairs of the training events.
+        Window keys of the training events.
     hypothesis_weights : torch.Tensor of shape (n_hypotheses,)
         Weight of each hypothesis in the mean; 0 leaves it out.
     loss_kwargs : dict
@@ -148,6 +156,8 @@ class PunziObjective:
     validation : tuple or None
         ``(inputs, weight, index, scale, hypothesis_weights)`` of the
         validation events.
+    cache_bytes : int, default=256 MiB
+        Memory budget of the :class:`ActivationCache`.
     """
 
     def __init__(
@@ -162,14 +172,17 @@ class PunziObjective:
         chunk_size,
         generator,
         validation=None,
+        cache_bytes=256 * 2**20,
     ):
         self.inputs, self.weight, self.index = inputs, weight, index
+        self.cache_bytes = cache_bytes
         self.loss_kwargs = loss_kwargs
         self.chunk_size = chunk_size
         self.generator = generator
         self.validation = validation
         self.bounds = _split_bounds(len(inputs), batch_size)
         self.n_batches = len(self.bounds) - 1
+        self.cache = None
 
         # The paper multiplies every mini-batch sum by the number of batches:
         # the mean of the scaled batch sums is then exactly the full sum.
@@ -177,19 +190,15 @@ class PunziObjective:
 
         # A hypothesis without signal in a batch cannot be scored there; it
         # is left out of that batch's mean rather than floored to a huge value.
-        self.batch_weights = []
-        for batch in range(self.n_batches):
-            start, stop, event, target = self._pairs(batch)
-            self.batch_weights.append(
-                present_hypotheses(
-                    hypothesis_weights, self.weight[start:stop], event, target
-                )
+        self.batch_weights = [
+            present_hypotheses(
+                hypothesis_weights,
+                self.weight[start:stop],
+                self.index.key[start:stop],
+                self.index,
             )
-
-    def _pairs(self, batch):
-        start, stop = self.bounds[batch], self.bounds[batch + 1]
-        event, target = self.index.slice(start, stop)
-        return start, stop, event, target
+            for start, stop in zip(self.bounds[:-1], self.bounds[1:], strict=True)
+        ]
 
     def start_epoch(self):
         """The batch partition is fixed; only the order of batches changes."""
@@ -198,74 +207,113 @@ class PunziObjective:
 
     def step(self, network, batch):
         """Loss of one batch; gradients are accumulated into the network."""
-        start, stop, event, target = self._pairs(batch)
-        weight = self.weight[start:stop]
+        start, stop = self.bounds[batch], self.bounds[batch + 1]
         hypothesis_weights = self.batch_weights[batch]
         if not bool((hypothesis_weights > 0).any()):
             return math.nan, 0
 
         # A tanh network in the column layout has its backward pass written
-        # out: one forward pass that keeps the layer inputs, no autograd.
-        manual = isinstance(self.inputs, ColumnInputs) and getattr(
+        # out: one forward pass that keeps the activations, no autograd.
+        if isinstance(self.inputs, ColumnInputs) and getattr(
             network, "supports_manual_backward", False
-        )
-        if not manual and stop - start <= self.chunk_size:
-            probability = torch.sigmoid(self.inputs.forward(network, start, stop))
-            values = (weight * probability).double()
-            loss = self._loss(values, event, target, self.scale, hypothesis_weights)
-            loss.backward()
-            return loss.item(), stop - start
+        ):
+            loss = self._manual_step(network, start, stop, hypothesis_weights)
+        elif stop - start <= self.chunk_size:
+            loss = self._direct_step(network, start, stop, hypothesis_weights)
+        else:
+            loss = self._autograd_step(network, start, stop, hypothesis_weights)
+        return loss, stop - start
 
-        # Pass 1: the per-window sums, without autograd.
-        chunks = [
+    def _chunks(self, start, stop):
+        return [
             (first, min(first + self.chunk_size, stop))
             for first in range(start, stop, self.chunk_size)
         ]
-        if manual:
-            outputs = [
-                network.forward_columns_cached(self.inputs.X[:, first:last])
-                for first, last in chunks
-            ]
-            logits = torch.cat([chunk_logits for chunk_logits, _ in outputs])
-        else:
-            logits = chunked_logits(self.inputs, network, start, stop, self.chunk_size)
+
+    def _manual_step(self, network, start, stop, hypothesis_weights):
+        """Two passes over preallocated activations, backward by hand."""
+        X, weight, key = self.inputs.X, self.weight, self.index.key
+        cache = self._activation_cache(network)
+        chunks = self._chunks(start, stop)
+
+        # Pass 1: sums per key, accumulated in float64 (millions of events).
+        key_sums = torch.zeros(self.index.n_keys, dtype=torch.float64, device=X.device)
+        for number, (first, last) in enumerate(chunks):
+            activations, _ = cache.chunk(number, last - first)
+            logits = network.forward_columns_cached(X[:, first:last], activations)
+            values = torch.sigmoid(logits).mul_(weight[first:last])
+            key_sums.index_add_(0, key[first:last], values.double())
+
+        loss, grad_keys = self._loss_and_key_gradients(key_sums, hypothesis_weights)
+        grad_keys = grad_keys.to(weight.dtype)
+
+        # Pass 2: d(loss)/d(logit_i) = w_i p_i (1 - p_i) d(loss)/d(sum of the
+        # key of event i); chunks that did not fit the cache are recomputed.
+        for number, (first, last) in enumerate(chunks):
+            activations, cached = cache.chunk(number, last - first)
+            if not cached:
+                network.forward_columns_cached(X[:, first:last], activations)
+            probability = torch.sigmoid(activations[-1][0])
+            grad_logits = grad_keys.index_select(0, key[first:last])
+            grad_logits.mul_(weight[first:last]).mul_(probability)
+            grad_logits.mul_(probability.neg_().add_(1))
+            network.backward_columns(
+                activations, grad_logits, cache.deltas(last - first)
+            )
+        return loss
+
+    def _activation_cache(self, network):
+        if self.cache is None:
+            self.cache = ActivationCache(
+                network.column_widths(self.inputs.X.shape[0]),
+                int(np.diff(self.bounds).max()),
+                self.chunk_size,
+                self.inputs.X.dtype,
+                self.inputs.X.device,
+                self.cache_bytes,
+            )
+        return self.cache
+
+    def _direct_step(self, network, start, stop, hypothesis_weights):
+        """One autograd pass over a batch that fits in a chunk."""
+        probability = torch.sigmoid(self.inputs.forward(network, start, stop))
+        values = (self.weight[start:stop] * probability).double()
+        efficiency, background = window_sums(
+            values, self.index.key[start:stop], self.index
+        )
+        loss = self._sensitivity(efficiency, background, self.scale, hypothesis_weights)
+        loss.backward()
+        return loss.item()
+
+    def _autograd_step(self, network, start, stop, hypothesis_weights):
+        """Two passes for any network: the second recomputes under autograd."""
+        weight, key = self.weight[start:stop], self.index.key[start:stop]
+        logits = chunked_logits(self.inputs, network, start, stop, self.chunk_size)
         probability = torch.sigmoid(logits)
         weighted = weight * probability
+        key_sums = torch.zeros(
+            self.index.n_keys, dtype=torch.float64, device=weight.device
+        ).index_add_(0, key, weighted.double())
 
-        # Sums over millions of events accumulate in float64.
-        efficiency, background = window_sums(
-            weighted.double(), event, target, self.index.n_hypotheses
-        )
+        loss, grad_keys = self._loss_and_key_gradients(key_sums, hypothesis_weights)
+        grad_logits = grad_keys.to(weight.dtype)[key].mul_(weighted)
+        grad_logits.mul_(1 - probability)
+        for first, last in self._chunks(start, stop):
+            logits = self.inputs.forward(network, first, last)
+            logits.backward(grad_logits[first - start : last - start])
+        return loss
 
-        # The loss as a function of the 2 x n_hypotheses sums alone (autograd
-        # through the per-pair gather would keep 8 bytes per pair alive).
-        n_hyp = self.index.n_hypotheses
-        sums = torch.cat([efficiency, background]).requires_grad_(True)
-        loss = self._sensitivity(
-            sums[:n_hyp], sums[n_hyp:], self.scale, hypothesis_weights
-        )
-        (grad_sums,) = torch.autograd.grad(loss, sums)
+    def _loss_and_key_gradients(self, key_sums, hypothesis_weights):
+        """The batch loss and its gradient with respect to the sums per key.
 
-        # Pass 2: d(loss)/d(logit_i) = w_i p_i (1 - p_i) * sum over the
-        # windows of event i of d(loss)/d(sum), then backpropagate by chunk.
-        grad_events = torch.zeros(
-            weight.shape[0], dtype=grad_sums.dtype, device=weight.device
-        ).index_add_(0, event, grad_sums[target])
-        grad_logits = grad_events.to(weight.dtype).mul_(weighted).mul_(1 - probability)
-        for index, (first, last) in enumerate(chunks):
-            chunk_grad = grad_logits[first - start : last - start]
-            if manual:
-                network.backward_columns(outputs[index][1], chunk_grad)
-            else:
-                self.inputs.forward(network, first, last).backward(chunk_grad)
-        return loss.item(), stop - start
-
-    def _loss(self, values, event, target, scale, hypothesis_weights):
-        """Mean sensitivity of the window sums of ``values`` (``w * p``)."""
-        efficiency, background = window_sums(
-            values, event, target, self.index.n_hypotheses
-        )
-        return self._sensitivity(efficiency, background, scale, hypothesis_weights)
+        Autograd runs through the key-to-window table and the sensitivity
+        only: a few hundred numbers, whatever the number of events.
+        """
+        key_sums.requires_grad_(True)
+        efficiency, background = self.index.sums(key_sums)
+        loss = self._sensitivity(efficiency, background, self.scale, hypothesis_weights)
+        (grad_keys,) = torch.autograd.grad(loss, key_sums)
+        return loss.item(), grad_keys
 
     def _sensitivity(self, efficiency, background, scale, hypothesis_weights):
         """Mean sensitivity of window sums scaled to full-sample estimates."""
@@ -281,9 +329,8 @@ class PunziObjective:
         with torch.no_grad():
             logits = chunked_logits(inputs, network, 0, len(inputs), self.chunk_size)
             values = (weight * torch.sigmoid(logits)).double()
-            loss = self._loss(
-                values, index.event, index.target, scale, hypothesis_weights
-            )
+            efficiency, background = window_sums(values, index.key, index)
+            loss = self._sensitivity(efficiency, background, scale, hypothesis_weights)
         return loss.item()
 
     def validation_loss(self, network):
@@ -297,15 +344,81 @@ class PunziObjective:
         return _outputs_finite(self.inputs, network, self.chunk_size)
 
 
-def present_hypotheses(hypothesis_weights, weight, event, target):
+class ActivationCache:
+    """Preallocated activations of a column-layout network, chunk by chunk.
+
+    Holds the activations of as many chunks of a batch as fit in
+    ``max_bytes``, plus one scratch chunk for the rest (recomputed in the
+    second pass). Each chunk's activations are contiguous blocks of one
+    storage, allocated once per fit: fresh tensors for every chunk would be
+    page-faulted in anew at every step, which costs more than the arithmetic.
+
+    Parameters
+    ----------
+    widths : list of int
+        Rows of each activation (input, hidden layers, logits).
+    max_events : int
+        Events of the largest batch.
+    chunk_size : int
+    dtype, device
+        Of the network's activations.
+    max_bytes : int, default=256 MiB
+        Memory budget of the cached chunks.
+    """
+
+    def __init__(
+        self, widths, max_events, chunk_size, dtype, device, max_bytes=256 * 2**20
+    ):
+        self.widths = list(widths)
+        self.chunk_size = min(chunk_size, max_events)
+        self.block = sum(self.widths) * self.chunk_size
+        item_size = torch.empty(0, dtype=dtype).element_size()
+        self.n_cached = min(
+            math.ceil(max_events / self.chunk_size),
+            max_bytes // (item_size * self.block),
+        )
+        has_scratch = self.n_cached * self.chunk_size < max_events
+        self.storage = torch.empty(
+            (self.n_cached + has_scratch) * self.block, dtype=dtype, device=device
+        )
+        # Gradients with respect to the hidden pre-activations, for the
+        # backward pass of one chunk at a time.
+        self.delta_storage = torch.empty(
+            sum(self.widths[1:-1]) * self.chunk_size, dtype=dtype, device=device
+        )
+
+    def chunk(self, number, n_events):
+        """Activations of chunk ``number`` of a batch, and whether they are kept.
+
+        Chunks beyond the budget share the scratch block, so their
+        activations are overwritten by the next such chunk.
+        """
+        cached = number < self.n_cached
+        offset = (number if cached else self.n_cached) * self.block
+        return _views(self.storage, offset, self.widths, n_events), cached
+
+    def deltas(self, n_events):
+        """Buffers for the hidden layers' gradients of one chunk."""
+        return _views(self.delta_storage, 0, self.widths[1:-1], n_events)
+
+
+def _views(storage, offset, widths, n_events):
+    """Contiguous (width, n_events) views of ``storage``, one after another."""
+    views = []
+    for width in widths:
+        size = width * n_events
+        views.append(storage[offset : offset + size].view(width, n_events))
+        offset += size
+    return views
+
+
+def present_hypotheses(hypothesis_weights, weight, key, index):
     """``hypothesis_weights``, zero where the events hold no signal weight.
 
     A hypothesis without signal in a sample cannot be scored there; it is
     left out of that sample's mean rather than floored to a huge value.
     """
-    signal_weight, _ = window_sums(
-        weight.double(), event, target, hypothesis_weights.shape[0]
-    )
+    signal_weight, _ = window_sums(weight.double(), key, index)
     return torch.where(
         signal_weight > 0, hypothesis_weights, torch.zeros_like(hypothesis_weights)
     )

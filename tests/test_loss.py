@@ -5,7 +5,7 @@ import torch
 
 from skpunzi import PunziLoss, punzi_sensitivity
 from skpunzi._groups import check_groups
-from skpunzi._loss import WindowIndex
+from skpunzi._loss import WindowIndex, window_sums
 from skpunzi._network import MLP, ColumnInputs, RowInputs
 from skpunzi._training import PunziObjective
 
@@ -135,7 +135,9 @@ def test_errors():
         PunziLoss()(torch.ones(3), [0, 0, 0])
 
 
-def _objective_gradients(network, X, weight, index, batch_size, chunk_size, layout):
+def _objective_gradients(
+    network, X, weight, index, batch_size, chunk_size, layout, cache_bytes=2**28
+):
     X = layout(X)
     hypothesis_weights = torch.ones(index.n_hypotheses, dtype=torch.float64)
     kwargs = {"a": 3.0, "b": 1.28, "luminosity": 1.0, "formula": "paper"}
@@ -149,6 +151,7 @@ def _objective_gradients(network, X, weight, index, batch_size, chunk_size, layo
         1.0,
         chunk_size,
         torch.Generator().manual_seed(0),
+        cache_bytes=cache_bytes,
     )
     results = []
     for batch in range(objective.n_batches):
@@ -194,8 +197,9 @@ def test_chunked_gradient_equals_direct_autograd(batch_size, layout):
             torch.testing.assert_close(g_d, p.grad, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("cache_bytes", [2**28, 0, 2 * 19 * 64 * 4])
 @pytest.mark.parametrize("batch_size", [None, 100])
-def test_hand_written_backward_equals_autograd(batch_size):
+def test_hand_written_backward_equals_autograd(batch_size, cache_bytes):
     """The tanh network's manual backward (column layout) matches autograd."""
     rng = np.random.default_rng(4)
     n, n_hypotheses = 300, 3
@@ -207,8 +211,10 @@ def test_hand_written_backward_equals_autograd(batch_size):
     network = MLP(4, hidden_layer_sizes=(6, 5, 3))
     assert network.supports_manual_backward
 
+    # cache_bytes: every chunk cached, none (all recomputed), or two chunks
+    # of 64 events (widths 4 + 6 + 5 + 3 + 1 = 19 floats per event).
     manual = _objective_gradients(
-        network, X, weight, index, batch_size, 64, ColumnInputs
+        network, X, weight, index, batch_size, 64, ColumnInputs, cache_bytes
     )
     autograd = _objective_gradients(
         network, X, weight, index, batch_size, 64, RowInputs
@@ -218,3 +224,109 @@ def test_hand_written_backward_equals_autograd(batch_size):
         for g_m, g_a in zip(grads_m, grads_a, strict=True):
             torch.testing.assert_close(g_m, g_a, rtol=1e-4, atol=1e-6)
     assert not MLP(4, activation="relu").supports_manual_backward
+
+
+def _pair_sums(values, target, windows):
+    """Efficiency and background summed over (event, window) pairs, in numpy."""
+    n_hyp = windows.n_hypotheses
+    pair_values = values[windows.event]
+    signal = target[windows.event] == 1
+    efficiency = np.bincount(
+        windows.hypothesis[signal], pair_values[signal], minlength=n_hyp
+    )
+    background = np.bincount(
+        windows.hypothesis[~signal], pair_values[~signal], minlength=n_hyp
+    )
+    return efficiency, background
+
+
+@pytest.mark.parametrize("kind", ["labels", "overlapping", "none", "sparse_rows"])
+def test_window_keys_give_the_pair_sums(kind):
+    """Sums through the per-event keys equal sums over every (event, window)."""
+    rng = np.random.default_rng(7)
+    n, n_hyp = 500, 6
+    target = (rng.random(n) < 0.3).astype(np.int64)
+    if kind == "labels":
+        groups = rng.integers(-1, n_hyp, n)
+    elif kind == "overlapping":
+        groups = sp.csr_matrix((rng.random((n, n_hyp)) < 0.4).astype(np.int8))
+    elif kind == "sparse_rows":
+        # Most events in no window, a few in many.
+        groups = sp.csr_matrix((rng.random((n, n_hyp)) < 0.05).astype(np.int8))
+    else:
+        groups = None
+    windows = check_groups(groups, n)
+    index = WindowIndex(windows, target.astype(bool))
+    values = rng.uniform(-1, 2, n)
+
+    efficiency, background = window_sums(torch.as_tensor(values), index.key, index)
+    expected = _pair_sums(values, target, windows)
+    np.testing.assert_allclose(efficiency.numpy(), expected[0], rtol=1e-12)
+    np.testing.assert_allclose(background.numpy(), expected[1], rtol=1e-12)
+
+    # Events sharing a key share class and windows; keys are few.
+    membership = windows.to_sparse().toarray()
+    for key in range(index.n_keys):
+        events = np.flatnonzero(index.key.numpy() == key)
+        assert np.unique(target[events]).size <= 1
+        assert np.unique(membership[events], axis=0).shape[0] <= 1
+    assert index.n_keys <= 2 * 2**n_hyp
+    np.testing.assert_array_equal(index.in_window().numpy(), windows.in_any_window())
+
+
+def test_window_keys_of_a_subset():
+    rng = np.random.default_rng(8)
+    n = 200
+    target = (rng.random(n) < 0.3).astype(np.int64)
+    windows = check_groups(sp.csr_matrix(rng.random((n, 4)) < 0.5), n)
+    index = WindowIndex(windows, target.astype(bool))
+    subset = rng.permutation(n)[:120]
+    values = rng.uniform(0, 1, n)
+    got = window_sums(
+        torch.as_tensor(values[subset]), index.take(torch.as_tensor(subset)).key, index
+    )
+    expected = _pair_sums(values[subset], target[subset], windows.take(subset))
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_allclose(g.numpy(), e, rtol=1e-12)
+
+
+def test_hash_collisions_never_merge_events(monkeypatch):
+    """A (forced) collision is detected; events then keep keys of their own."""
+    from skpunzi import _loss
+
+    rng = np.random.default_rng(9)
+    n = 100
+    target = (rng.random(n) < 0.3).astype(np.int64)
+    windows = check_groups(sp.csr_matrix(rng.random((n, 5)) < 0.5), n)
+    offsets = np.searchsorted(windows.event, np.arange(n + 1))
+
+    # All events under one key is wrong, and the check says so.
+    one_key = np.zeros(n, dtype=np.int64)
+    assert not _loss._keys_are_exact(
+        windows, target.astype(bool), offsets, one_key, np.array([0])
+    )
+
+    # Every hash equal: each draw fails the check, and the fallback is exact.
+    monkeypatch.setattr(
+        _loss.pd, "factorize", lambda values, sort: (np.zeros(n, np.int64), None)
+    )
+    index = WindowIndex(windows, target.astype(bool))
+    assert index.n_keys == n
+    values = rng.uniform(0, 1, n)
+    got = window_sums(torch.as_tensor(values), index.key, index)
+    for g, e in zip(got, _pair_sums(values, target, windows), strict=True):
+        np.testing.assert_allclose(g.numpy(), e, rtol=1e-12)
+
+
+def test_mass_windows_need_few_keys():
+    """Overlapping mass windows: keys grow with the windows, not the events."""
+    from skpunzi import mass_windows
+
+    rng = np.random.default_rng(10)
+    n, masses = 50_000, np.linspace(1, 9, 40)
+    recoil_mass_squared = rng.uniform(0, 100, n)
+    target = (rng.random(n) < 0.1).astype(np.int64)
+    groups = mass_windows(recoil_mass_squared, masses, np.full(masses.size, 2.0))
+    index = WindowIndex(check_groups(groups, n), target.astype(bool))
+    # At most 2 classes x (2 windows edges per centre + 1) distinct sets.
+    assert index.n_keys <= 2 * (2 * masses.size + 1)
