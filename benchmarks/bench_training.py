@@ -5,6 +5,7 @@ resident set size) belongs to that measurement alone. Usage::
 
     python benchmarks/bench_training.py punzi-epoch [--events 9000000]
     python benchmarks/bench_training.py bce-epoch [--events 1000000]
+    python benchmarks/bench_training.py bce-loss [--events 1000000]
     python benchmarks/bench_training.py fit [--events 9000000]
     python benchmarks/bench_training.py predict [--events 9000000]
     python benchmarks/bench_training.py scaling
@@ -90,7 +91,9 @@ def _timed(function, repeat):
 # --- The Punzi phase -------------------------------------------------------
 
 
-def punzi_epoch_skpunzi(n_events, repeat, chunk_size=None):
+def punzi_epoch_skpunzi(
+    n_events, repeat, n_hypotheses=N_HYPOTHESES, overlap=2.0, chunk_size=None
+):
     """One full-sample Punzi epoch with skpunzi's chunked two-pass gradient."""
     from skpunzi import PunziClassifier
     from skpunzi._groups import check_groups
@@ -98,15 +101,16 @@ def punzi_epoch_skpunzi(n_events, repeat, chunk_size=None):
     from skpunzi._network import MLP, training_inputs
     from skpunzi._training import PunziObjective
 
-    X, y, weight, pairs = synthetic(n_events)
+    X, y, weight, pairs = synthetic(n_events, n_hypotheses, overlap)
     network = MLP(N_FEATURES)
+    before = peak_memory_mb()
     start = time.perf_counter()
     index = WindowIndex(check_groups(pairs, n_events), y.astype(bool))
     objective = PunziObjective(
         training_inputs(network, torch.from_numpy(X)),
         torch.from_numpy(weight.astype(np.float32)),
         index,
-        torch.ones(N_HYPOTHESES, dtype=torch.float64),
+        torch.ones(n_hypotheses, dtype=torch.float64),
         {"a": 3.0, "b": 1.28, "luminosity": 1.0, "formula": "paper"},
         None,
         1.0,
@@ -115,7 +119,6 @@ def punzi_epoch_skpunzi(n_events, repeat, chunk_size=None):
     )
     setup = time.perf_counter() - start
     optimizer = torch.optim.Adam(network.parameters(), lr=1e-3)
-    before = peak_memory_mb()
 
     def epoch():
         optimizer.zero_grad()
@@ -128,6 +131,7 @@ def punzi_epoch_skpunzi(n_events, repeat, chunk_size=None):
         "epoch_s": best,
         "median_s": median,
         "pairs": int(pairs.nnz),
+        "keys": index.n_keys,
         "extra_peak_mb": peak_memory_mb() - before,
     }
 
@@ -181,35 +185,32 @@ def punzi_epoch_sparse(n_events, repeat):
 
 
 def punzi_epoch_index_add(n_events, repeat):
-    """Plain eager autograd with segment sums (index_add), no chunking."""
-    from skpunzi._groups import check_groups
-    from skpunzi._loss import WindowIndex, mean_sensitivity, window_sums
+    """Plain eager autograd with segment sums over (event, window) pairs."""
     from skpunzi._network import MLP
+    from skpunzi._sensitivity import punzi_sensitivity
 
     X, y, weight, pairs = synthetic(n_events)
     network = MLP(N_FEATURES)
-    index = WindowIndex(check_groups(pairs, n_events), y.astype(bool))
+    coo = pairs.tocoo()
+    event = torch.from_numpy(coo.row.astype(np.int64))
+    # Efficiencies in the first N_HYPOTHESES sums, backgrounds after them.
+    slot = torch.from_numpy(
+        (coo.col + N_HYPOTHESES * (y[coo.row] == 0)).astype(np.int64)
+    )
     features = torch.from_numpy(X)
     w = torch.from_numpy(weight.astype(np.float32))
     optimizer = torch.optim.Adam(network.parameters(), lr=1e-3)
-    ones = torch.ones(N_HYPOTHESES, dtype=torch.float32)
     before = peak_memory_mb()
 
     def epoch():
         optimizer.zero_grad()
-        values = w * torch.sigmoid(network(features))
-        efficiency, background = window_sums(
-            values, index.event, index.target, N_HYPOTHESES
+        values = (w * torch.sigmoid(network(features))).double()
+        sums = values.new_zeros(2 * N_HYPOTHESES).index_add(
+            0, slot, values.index_select(0, event)
         )
-        loss = mean_sensitivity(
-            efficiency,
-            background,
-            ones,
-            a=3.0,
-            b=1.28,
-            luminosity=1.0,
-            formula="paper",
-        )
+        loss = punzi_sensitivity(
+            sums[:N_HYPOTHESES].clamp_min(1e-8), sums[N_HYPOTHESES:].clamp_min(1e-8)
+        ).mean()
         loss.backward()
         optimizer.step()
 
@@ -276,6 +277,103 @@ def bce_epoch_dataloader(n_events, repeat, batch_size=4096):
     return {"epoch_s": best, "median_s": median, "events_per_s": n_events / best}
 
 
+def bce_to_equal_loss(n_events, repeat, reference_epochs=5):
+    """Wall time to the same weighted BCE: reference loop against skpunzi's.
+
+    The reference (the textbook ``DataLoader`` loop with the paper's SGD,
+    learning rate 1, at batch 4096) runs ``reference_epochs`` epochs; its
+    final class-balanced weighted BCE over all events is the target. skpunzi's
+    pretraining loop (its defaults: Adam, learning rate 0.03, batch 2048; and
+    the reference's recipe for comparison) runs until it reaches that loss.
+    Both start from the same initial network; loss evaluations are not timed.
+    """
+    import copy
+
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from skpunzi._network import MLP, training_inputs
+    from skpunzi._training import BCEObjective, _run_epoch
+
+    X, y, weight, _ = synthetic(n_events)
+    features = torch.from_numpy(X)
+    labels = torch.from_numpy(y.astype(np.float32))
+    balanced = torch.from_numpy(np.where(y == 1, 1 / y.mean(), 1 / (1 - y.mean())))
+    balanced = (balanced / balanced.mean()).float()
+    torch.manual_seed(0)
+    initial = MLP(N_FEATURES)
+
+    def full_loss(network):
+        with torch.no_grad():
+            return torch.nn.functional.binary_cross_entropy_with_logits(
+                network(features), labels, weight=balanced
+            ).item()
+
+    # The reference.
+    network = copy.deepcopy(initial)
+    loader = DataLoader(
+        TensorDataset(features, labels, balanced),
+        batch_size=4096,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(0),
+    )
+    optimizer = torch.optim.SGD(network.parameters(), lr=1.0)
+    reference_s, reference_curve = 0.0, []
+    for _ in range(reference_epochs):
+        start = time.perf_counter()
+        for batch_x, batch_y, batch_w in loader:
+            optimizer.zero_grad()
+            torch.nn.functional.binary_cross_entropy_with_logits(
+                network(batch_x), batch_y, weight=batch_w
+            ).backward()
+            optimizer.step()
+        reference_s += time.perf_counter() - start
+        reference_curve.append(full_loss(network))
+    target = reference_curve[-1]
+
+    def until_target(optimizer_name, learning_rate, batch_size, max_epochs=30):
+        network = copy.deepcopy(initial)
+        objective = BCEObjective(
+            training_inputs(network, features),
+            labels,
+            balanced,
+            batch_size,
+            torch.Generator().manual_seed(0),
+        )
+        optimizer = (
+            torch.optim.Adam(network.parameters(), lr=learning_rate)
+            if optimizer_name == "adam"
+            else torch.optim.SGD(network.parameters(), lr=learning_rate)
+        )
+        seconds, curve = 0.0, []
+        for _ in range(max_epochs):
+            start = time.perf_counter()
+            _run_epoch(network, objective, optimizer)
+            seconds += time.perf_counter() - start
+            curve.append(full_loss(network))
+            if curve[-1] <= target:
+                break
+        return {
+            "seconds": seconds,
+            "curve": curve,
+            "epochs": len(curve),
+            "final_loss": curve[-1],
+            "reached": curve[-1] <= target,
+        }
+
+    defaults = until_target("adam", 0.03, 2048)
+    same_recipe = until_target("sgd", 1.0, 4096)
+    return {
+        "reference_epochs": reference_epochs,
+        "reference_s": reference_s,
+        "reference_loss": target,
+        "reference_curve": reference_curve,
+        "skpunzi_defaults": defaults,
+        "skpunzi_reference_recipe": same_recipe,
+        "time_ratio_defaults": defaults["seconds"] / reference_s,
+        "time_ratio_reference_recipe": same_recipe["seconds"] / reference_s,
+    }
+
+
 # --- Whole fit and prediction ------------------------------------------------
 
 
@@ -315,6 +413,7 @@ MEASUREMENTS = {
     "punzi-index-add": punzi_epoch_index_add,
     "bce-skpunzi": bce_epoch_skpunzi,
     "bce-dataloader": bce_epoch_dataloader,
+    "bce-to-loss": bce_to_equal_loss,
     "fit": whole_fit,
     "predict": predict,
 }
@@ -322,12 +421,13 @@ MEASUREMENTS = {
 SUITES = {
     "punzi-epoch": ["punzi-skpunzi", "punzi-sparse", "punzi-index-add"],
     "bce-epoch": ["bce-skpunzi", "bce-dataloader"],
+    "bce-loss": ["bce-to-loss"],
     "fit": ["fit"],
     "predict": ["predict"],
 }
 
 
-def run_isolated(name, n_events, repeat):
+def run_isolated(name, n_events, repeat, **options):
     """Run one measurement in a fresh process; returns its result dict."""
     command = [
         sys.executable,
@@ -339,8 +439,73 @@ def run_isolated(name, n_events, repeat):
         "--repeat",
         str(repeat),
     ]
+    for option, value in options.items():
+        command += [f"--{option}", str(value)]
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+# (events, hypotheses, overlap) of the three scaling series; "overlap" is the
+# number of windows a background event lies in, so pairs = events x overlap.
+SCALING = {
+    "events": [(n, N_HYPOTHESES, 2.0) for n in (1_000_000, 3_000_000, 9_000_000)],
+    "pairs": [(3_000_000, N_HYPOTHESES, k) for k in (1.0, 2.0, 4.0, 8.0)],
+    "hypotheses": [(3_000_000, h, 2.0) for h in (10, 45, 150, 500)],
+}
+
+
+def scaling(repeat, output="benchmarks/scaling.png"):
+    """Punzi epoch against events, pairs and hypotheses; prints and plots."""
+    rows = []
+    for series, points in SCALING.items():
+        for n_events, n_hypotheses, overlap in points:
+            result = run_isolated(
+                "punzi-skpunzi",
+                n_events,
+                repeat,
+                hypotheses=n_hypotheses,
+                overlap=overlap,
+            )
+            row = {
+                "series": series,
+                "events": n_events,
+                "hypotheses": n_hypotheses,
+                **result,
+            }
+            print(json.dumps(row))
+            rows.append(row)
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    figure, axes = plt.subplots(1, 3, figsize=(12, 3.6), sharey=True)
+    for axis, (series, x_key, label) in zip(
+        axes,
+        [
+            ("events", "events", "events (about 2 windows each)"),
+            ("pairs", "pairs", "(event, window) pairs at 3 M events"),
+            ("hypotheses", "hypotheses", "hypotheses at 3 M events, 2 windows each"),
+        ],
+        strict=True,
+    ):
+        points = [row for row in rows if row["series"] == series]
+        axis.plot(
+            [row[x_key] for row in points],
+            [row["epoch_s"] for row in points],
+            "o-",
+        )
+        if series != "events":
+            axis.set_xscale("log")
+        axis.set_xlabel(label)
+        axis.set_ylim(bottom=0)
+    axes[0].set_ylabel("Punzi epoch, full batch [s]")
+    figure.suptitle(machine(), fontsize=8)
+    figure.tight_layout()
+    figure.savefig(output, dpi=100)
+    print(f"wrote {output}")
 
 
 def main(argv=None):
@@ -349,19 +514,23 @@ def main(argv=None):
     parser.add_argument("--events", type=int, default=None)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--one", choices=list(MEASUREMENTS), help=argparse.SUPPRESS)
+    parser.add_argument("--hypotheses", type=int, default=N_HYPOTHESES)
+    parser.add_argument("--overlap", type=float, default=2.0)
     args = parser.parse_args(argv)
 
     if args.one:
-        print(json.dumps(MEASUREMENTS[args.one](args.events, args.repeat)))
+        options = {}
+        if args.one == "punzi-skpunzi":
+            options = {"n_hypotheses": args.hypotheses, "overlap": args.overlap}
+        result = MEASUREMENTS[args.one](args.events, args.repeat, **options)
+        print(json.dumps(result))
         return
 
     print(f"machine: {machine()}")
     if args.suite == "scaling":
-        for n_events in (1_000_000, 3_000_000, 9_000_000):
-            result = run_isolated("punzi-skpunzi", n_events, args.repeat)
-            print(f"events {n_events:>9,d}: {json.dumps(result)}")
+        scaling(args.repeat)
         return
-    default = 1_000_000 if args.suite == "bce-epoch" else 9_000_000
+    default = 1_000_000 if args.suite.startswith("bce") else 9_000_000
     n_events = args.events or default
     print(f"events: {n_events:,d}, repeat: {args.repeat} (best of)")
     for name in SUITES[args.suite]:

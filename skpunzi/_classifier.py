@@ -206,18 +206,22 @@ class PunziClassifier(ClassifierMixin, BaseEstimator):
 
     Notes
     -----
-    Events outside every window take part in pretraining only. Hypotheses
-    without signal events are left out of the loss, with a warning.
+    Events outside every window take part in pretraining only: they carry
+    no gradient in the Punzi phase and are left out of its batches.
+    Hypotheses without signal events are left out of the loss, with a
+    warning.
 
     The Punzi phase computes exact batch gradients chunk by chunk: the loss
     depends on the events only through two sums per hypothesis, so a first
     pass accumulates the sums and a second pass turns d(loss)/d(sum) into
-    per-event gradients and backpropagates them. For the default tanh
-    network the first pass keeps each layer's input (about 70 bytes per
-    event of a batch: 600 MB for a full batch of 9 million events) and the
-    backward pass is written out by hand; other networks recompute the
-    forward pass under autograd, with memory proportional to
-    ``chunk_size``.
+    per-event gradients and backpropagates them. Events with the same class
+    and the same windows enter the same sums, so the sums are taken over a
+    few hundred such groups rather than over every (event, window) pair.
+    For the default tanh network the backward pass is written out by hand
+    and the first pass keeps the activations of up to 256 MiB of events
+    (about 5 million with the default network; the rest are recomputed);
+    other networks recompute the forward pass under autograd, with memory
+    proportional to ``chunk_size``.
 
     When the Punzi phase ends with a higher loss than pretraining left, the
     pretrained parameters are kept and a warning gives both numbers. A
