@@ -92,7 +92,12 @@ def _timed(function, repeat):
 
 
 def punzi_epoch_skpunzi(
-    n_events, repeat, n_hypotheses=N_HYPOTHESES, overlap=2.0, chunk_size=None
+    n_events,
+    repeat,
+    n_hypotheses=N_HYPOTHESES,
+    overlap=2.0,
+    chunk_size=None,
+    cache_mb=256,
 ):
     """One full-sample Punzi epoch with skpunzi's chunked two-pass gradient."""
     from skpunzi import PunziClassifier
@@ -116,6 +121,7 @@ def punzi_epoch_skpunzi(
         1.0,
         chunk_size or PunziClassifier().chunk_size,
         torch.Generator().manual_seed(0),
+        cache_bytes=int(cache_mb * 2**20),
     )
     setup = time.perf_counter() - start
     optimizer = torch.optim.Adam(network.parameters(), lr=1e-3)
@@ -479,6 +485,7 @@ def scaling(repeat, output="benchmarks/scaling.png"):
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         return
     figure, axes = plt.subplots(1, 3, figsize=(12, 3.6), sharey=True)
@@ -499,6 +506,7 @@ def scaling(repeat, output="benchmarks/scaling.png"):
         )
         if series != "events":
             axis.set_xscale("log")
+            axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         axis.set_xlabel(label)
         axis.set_ylim(bottom=0)
     axes[0].set_ylabel("Punzi epoch, full batch [s]")
@@ -516,12 +524,21 @@ def main(argv=None):
     parser.add_argument("--one", choices=list(MEASUREMENTS), help=argparse.SUPPRESS)
     parser.add_argument("--hypotheses", type=int, default=N_HYPOTHESES)
     parser.add_argument("--overlap", type=float, default=2.0)
+    parser.add_argument("--chunk-size", type=int, default=None)
+    parser.add_argument(
+        "--cache-mb", type=float, default=256, help="activation cache budget"
+    )
     args = parser.parse_args(argv)
 
     if args.one:
         options = {}
         if args.one == "punzi-skpunzi":
-            options = {"n_hypotheses": args.hypotheses, "overlap": args.overlap}
+            options = {
+                "n_hypotheses": args.hypotheses,
+                "overlap": args.overlap,
+                "chunk_size": args.chunk_size,
+                "cache_mb": args.cache_mb,
+            }
         result = MEASUREMENTS[args.one](args.events, args.repeat, **options)
         print(json.dumps(result))
         return

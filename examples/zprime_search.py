@@ -91,6 +91,11 @@ def parse_args(argv=None):
     parser.add_argument(
         "--max-epochs", type=int, default=None, help="Punzi-phase epochs"
     )
+    parser.add_argument(
+        "--recoil-input",
+        action="store_true",
+        help="give every selection the recoil mass squared as a fifth input",
+    )
     args = parser.parse_args(argv)
     if args.paper:
         args.n_signal, args.background_scale = 20_000, 1.0
@@ -111,8 +116,12 @@ def parse_args(argv=None):
 # sums in any sample estimate the full-sample efficiency and background.
 
 
-def make_samples(seed, n_signal, background_scale):
-    """Generate the events and split them into training, validation and test."""
+def make_samples(seed, n_signal, background_scale, recoil_input=False):
+    """Generate the events and split them into training, validation and test.
+
+    ``recoil_input`` adds the recoil mass squared, the searched variable, to
+    the paper's four input features.
+    """
     data = make_zprime(n_signal, background_scale=background_scale, random_state=seed)
     frame = data.frame
     windows = mass_windows(
@@ -140,8 +149,9 @@ def make_samples(seed, n_signal, background_scale):
             unseen_signal = frame["hypothesis"].to_numpy() >= 0
             unseen_signal &= ~trained[np.maximum(frame["hypothesis"], 0)]
             rows &= ~unseen_signal & (windows[:, trained].getnnz(axis=1) > 0)
+        features = data.feature_names + ["recoil_mass_squared"] * recoil_input
         samples[name] = {
-            "X": frame.loc[rows, data.feature_names],
+            "X": frame.loc[rows, features],
             "y": frame.loc[rows, "label"].to_numpy(),
             "weight": frame.loc[rows, "weight"].to_numpy() / fraction,
             "groups": windows[rows],
@@ -400,7 +410,7 @@ def main(argv=None):
     for seed in range(args.seeds):
         start = time.perf_counter()
         data, samples, trained = make_samples(
-            seed, args.n_signal, args.background_scale
+            seed, args.n_signal, args.background_scale, args.recoil_input
         )
         models, fit_times = train_models(
             samples["train"], seed, data.luminosity, args.max_epochs
@@ -417,7 +427,8 @@ def main(argv=None):
     summary = summarize(per_seed, trained)
     header = (
         f"# Z' study: {args.seeds} seed(s), {args.n_signal} signal events per "
-        f"mass, background scale {args.background_scale}\n\n"
+        f"mass, background scale {args.background_scale}"
+        f"{', recoil mass squared as input' if args.recoil_input else ''}\n\n"
         "Mean ± standard error over seeds. Cuts chosen on validation events and "
         "applied to test events, except rows marked 'chosen on test' "
         "(optimistically biased).\n\n"
