@@ -8,7 +8,7 @@ resident set size) belongs to that measurement alone. Usage::
     python benchmarks/bench_training.py bce-loss [--events 1000000]
     python benchmarks/bench_training.py fit [--events 9000000]
     python benchmarks/bench_training.py predict [--events 9000000]
-    python benchmarks/bench_training.py scaling
+    python benchmarks/bench_training.py scaling [--events 9000000] [--plot PATH]
 
 The data are synthetic (4 features, 2.5 % signal, 45 overlapping windows of a
 uniform "recoil mass"); only sizes matter here. Selection quality is measured
@@ -20,8 +20,6 @@ by ``examples/zprime_search.py``.
 
 import argparse
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
@@ -30,6 +28,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 import torch
+from _machine import machine
 
 N_FEATURES, N_HYPOTHESES = 4, 45
 
@@ -63,15 +62,6 @@ def synthetic(n_events, n_hypotheses=N_HYPOTHESES, overlap=2.0, seed=0):
     )
     pairs.data[:] = 1
     return X, y, weight, pairs
-
-
-def machine():
-    """One line describing where the numbers come from."""
-    return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"torch {torch.__version__} ({torch.get_num_threads()} threads), "
-        f"numpy {np.__version__}, python {platform.python_version()}"
-    )
 
 
 def peak_memory_mb():
@@ -451,19 +441,25 @@ def run_isolated(name, n_events, repeat, **options):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-# (events, hypotheses, overlap) of the three scaling series; "overlap" is the
-# number of windows a background event lies in, so pairs = events x overlap.
-SCALING = {
-    "events": [(n, N_HYPOTHESES, 2.0) for n in (1_000_000, 3_000_000, 9_000_000)],
-    "pairs": [(3_000_000, N_HYPOTHESES, k) for k in (1.0, 2.0, 4.0, 8.0)],
-    "hypotheses": [(3_000_000, h, 2.0) for h in (10, 45, 150, 500)],
-}
+def scaling_points(n_events=9_000_000):
+    """(events, hypotheses, overlap) of the three scaling series.
+
+    ``overlap`` is the number of windows a background event lies in, so
+    pairs = events x overlap. ``n_events`` is the largest sample; the pairs
+    and hypotheses series use a third of it.
+    """
+    third = n_events // 3
+    return {
+        "events": [(n, N_HYPOTHESES, 2.0) for n in (n_events // 9, third, n_events)],
+        "pairs": [(third, N_HYPOTHESES, k) for k in (1.0, 2.0, 4.0, 8.0)],
+        "hypotheses": [(third, h, 2.0) for h in (10, 45, 150, 500)],
+    }
 
 
-def scaling(repeat, output="benchmarks/scaling.png"):
+def scaling(repeat, n_events=9_000_000, output="benchmarks/scaling.png"):
     """Punzi epoch against events, pairs and hypotheses; prints and plots."""
     rows = []
-    for series, points in SCALING.items():
+    for series, points in scaling_points(n_events).items():
         for n_events, n_hypotheses, overlap in points:
             result = run_isolated(
                 "punzi-skpunzi",
@@ -493,8 +489,12 @@ def scaling(repeat, output="benchmarks/scaling.png"):
         axes,
         [
             ("events", "events", "events (about 2 windows each)"),
-            ("pairs", "pairs", "(event, window) pairs at 3 M events"),
-            ("hypotheses", "hypotheses", "hypotheses at 3 M events, 2 windows each"),
+            ("pairs", "pairs", f"(event, window) pairs at {n_events // 3:,d} events"),
+            (
+                "hypotheses",
+                "hypotheses",
+                f"hypotheses at {n_events // 3:,d} events, 2 windows each",
+            ),
         ],
         strict=True,
     ):
@@ -528,6 +528,11 @@ def main(argv=None):
     parser.add_argument(
         "--cache-mb", type=float, default=256, help="activation cache budget"
     )
+    parser.add_argument(
+        "--plot",
+        default="benchmarks/scaling.png",
+        help="where the scaling suite writes its figure",
+    )
     args = parser.parse_args(argv)
 
     if args.one:
@@ -545,7 +550,7 @@ def main(argv=None):
 
     print(f"machine: {machine()}")
     if args.suite == "scaling":
-        scaling(args.repeat)
+        scaling(args.repeat, args.events or 9_000_000, args.plot)
         return
     default = 1_000_000 if args.suite.startswith("bce") else 9_000_000
     n_events = args.events or default

@@ -26,6 +26,7 @@ import torch
 sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "examples"))
 
 import zprime_search as study  # noqa: E402
+from _machine import machine  # noqa: E402
 
 from skpunzi import PunziClassifier  # noqa: E402
 
@@ -48,6 +49,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    print(f"machine: {machine()}")
 
     data, samples, trained = study.make_samples(args.seed, 2000, 0.05)
     train = samples["train"]

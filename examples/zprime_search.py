@@ -22,9 +22,9 @@ sample. Cuts chosen on the test sample itself are optimistically biased; they
 are reported beside the honest figures, labelled, never instead of them.
 
 Run it from the command line (``python examples/zprime_search.py --help``);
-the default size takes a few minutes on a laptop, ``--paper`` generates the
-paper's 20 000 signal events per mass and full-size backgrounds (about 2.5
-minutes per seed on 2 cores), and ``--recoil-input`` gives every selection
+the default size takes under two minutes on a laptop, ``--paper`` generates
+the paper's 20 000 signal events per mass and full-size backgrounds (1.5 to
+2.5 minutes per seed on 2 cores), and ``--recoil-input`` gives every selection
 the recoil mass squared as a fifth input.
 """
 

@@ -3,17 +3,22 @@
 # Authors: the skpunzi developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import os
+import time
+
 import torch
 from torch import nn
 
 __all__ = [
     "ACTIVATIONS",
+    "HIDDEN_FORMS",
     "MLP",
     "ColumnInputs",
     "RowInputs",
     "ScaledNetwork",
     "build_network",
     "chunked_logits",
+    "hidden_form",
     "network_logits",
     "training_inputs",
 ]
@@ -26,6 +31,11 @@ ACTIVATIONS = {
     "elu": nn.ELU,
     "gelu": nn.GELU,
 }
+
+
+#: Ways the hand-written backward of a tanh :class:`MLP` can store its hidden
+#: layers (see :func:`hidden_form`).
+HIDDEN_FORMS = ("tanh", "sigmoid")
 
 
 class MLP(nn.Module):
@@ -94,7 +104,7 @@ class MLP(nn.Module):
                 widths.append(layer.out_features)
         return widths
 
-    def forward_columns_cached(self, x_columns, activations):
+    def forward_columns_cached(self, x_columns, activations, form="tanh"):
         """:meth:`forward_columns` into preallocated activations, no autograd.
 
         Parameters
@@ -105,9 +115,13 @@ class MLP(nn.Module):
             One tensor of shape (width, n) per entry of
             :meth:`column_widths`, overwritten with the input, every hidden
             layer's output and the logits, which :meth:`backward_columns`
-            needs. Hidden outputs are stored as ``s = (1 + tanh(a)) / 2``.
-            Writing into buffers that live across steps avoids allocating
-            (and page-faulting) fresh memory for every chunk.
+            needs. Writing into buffers that live across steps avoids
+            allocating (and page-faulting) fresh memory for every chunk.
+        form : {"tanh", "sigmoid"}, default="tanh"
+            How the hidden layers are evaluated and stored (see
+            :func:`hidden_form`): ``"tanh"`` stores ``tanh(a)``,
+            ``"sigmoid"`` stores ``s = sigmoid(2a) = (1 + tanh(a)) / 2``.
+            :meth:`backward_columns` must be given the same form.
 
         Returns
         -------
@@ -116,25 +130,27 @@ class MLP(nn.Module):
 
         Notes
         -----
-        ``tanh(a) = 2 sigmoid(2a) - 1``, and torch's sigmoid is about three
-        times faster than its tanh on CPUs, where the activations are most
-        of the cost. Keeping ``s = sigmoid(2a)`` rather than ``tanh(a)``
-        folds the factors 2 and the shift into the (tiny) weights of the
-        next layer: ``W tanh(a) + b = 2 W s + (b - W 1)``. A hidden layer
-        then costs one matrix product and one sigmoid pass. The result
-        differs from the autograd forward pass by float32 rounding only.
+        In the sigmoid form the factor 2 and the shift of
+        ``tanh(a) = 2 sigmoid(2a) - 1`` are folded into the (tiny) weights of
+        the next layer, ``W tanh(a) + b = 2 W s + (b - W 1)``, so that either
+        form costs one matrix product and one elementwise pass per hidden
+        layer. Both differ from the autograd forward pass by float32 rounding
+        only.
         """
+        _check_form(form)
         linears = [layer for layer in self.layers if isinstance(layer, nn.Linear)]
         with torch.no_grad():
             if x_columns is not activations[0]:
                 activations[0].copy_(x_columns)
             for depth, layer in enumerate(linears):
                 weight, bias = layer.weight, layer.bias.unsqueeze(1)
-                if depth:
+                if depth and form == "sigmoid":
                     # The input is s = (1 + tanh) / 2 of the previous layer.
                     weight, bias = 2 * weight, bias - weight.sum(dim=1, keepdim=True)
                 output = activations[depth + 1]
-                if depth + 1 < len(linears):
+                if depth + 1 == len(linears):
+                    torch.addmm(bias, weight, activations[depth], out=output)
+                elif form == "sigmoid":
                     # output = sigmoid(2 a), a = weight @ input + bias.
                     torch.addmm(
                         bias, weight, activations[depth], beta=2, alpha=2, out=output
@@ -142,9 +158,10 @@ class MLP(nn.Module):
                     output.sigmoid_()
                 else:
                     torch.addmm(bias, weight, activations[depth], out=output)
+                    output.tanh_()
         return activations[-1][0]
 
-    def backward_columns(self, activations, grad_logits, deltas=None):
+    def backward_columns(self, activations, grad_logits, deltas=None, form="tanh"):
         """Accumulate parameter gradients for d(loss)/d(logits) by hand.
 
         The backward pass of a tanh network written out: with the activations
@@ -160,14 +177,17 @@ class MLP(nn.Module):
         deltas : list of torch.Tensor, default=None
             Buffers of shape (width, n) for the gradient with respect to each
             hidden layer's pre-activation; allocated when ``None``.
+        form : {"tanh", "sigmoid"}, default="tanh"
+            The form :meth:`forward_columns_cached` stored the activations in.
         """
+        _check_form(form)
         linears = [layer for layer in self.layers if isinstance(layer, nn.Linear)]
         minus_one, one = grad_logits.new_tensor(-1.0), grad_logits.new_tensor(1.0)
         with torch.no_grad():
             delta = grad_logits.unsqueeze(0)
             for depth in range(len(linears) - 1, -1, -1):
                 layer, layer_input = linears[depth], activations[depth]
-                if depth:
+                if depth and form == "sigmoid":
                     # Back from s = (1 + tanh) / 2 to tanh = 2 s - 1, in place.
                     torch.add(minus_one, layer_input, alpha=2, out=layer_input)
                 # (input @ delta.T).T is faster than delta @ input.T here.
@@ -185,6 +205,73 @@ class MLP(nn.Module):
                         one, layer_input, layer_input, value=-1, out=layer_input
                     )
                     delta = below.mul_(layer_input)
+
+
+def _check_form(form):
+    if form not in HIDDEN_FORMS:
+        raise ValueError(f"form must be one of {HIDDEN_FORMS}, got {form!r}.")
+
+
+_chosen_forms = {}
+
+
+def hidden_form(device):
+    """The faster way to evaluate tanh hidden layers on ``device``.
+
+    ``tanh(a)`` can be computed by torch's tanh or as ``2 sigmoid(2a) - 1``
+    (see :meth:`MLP.forward_columns_cached`). Which kernel is faster depends
+    on the CPU and on the instruction set torch dispatches to: on one of our
+    development machines sigmoid was three times faster than tanh, on
+    another (AVX-512) tanh was 1.3 times faster than sigmoid, and eight
+    times faster where the sigmoid's outputs are denormal numbers (inputs
+    below about -87). The hidden activations are most of the cost of a
+    Punzi-loss step, so the choice is measured once per process and device
+    type, on a buffer of the training chunk's shape (a few milliseconds).
+
+    The sigmoid form is chosen only when it is at least twice as fast, so
+    the choice does not flip between runs on the same machine. The
+    environment variable ``SKPUNZI_HIDDEN_FORM`` (``"tanh"`` or
+    ``"sigmoid"``) overrides the measurement. The two forms differ by
+    float32 rounding only.
+
+    Parameters
+    ----------
+    device : torch.device or str
+
+    Returns
+    -------
+    form : {"tanh", "sigmoid"}
+    """
+    requested = os.environ.get("SKPUNZI_HIDDEN_FORM", "auto")
+    if requested != "auto":
+        if requested not in HIDDEN_FORMS:
+            raise ValueError(
+                "The environment variable SKPUNZI_HIDDEN_FORM must be 'auto', "
+                f"'tanh' or 'sigmoid', got {requested!r}."
+            )
+        return requested
+
+    device_type = torch.device(device).type
+    if device_type not in _chosen_forms:
+        # On accelerators both kernels are far from the bottleneck.
+        _chosen_forms[device_type] = (
+            _time_hidden_forms() if device_type == "cpu" else "tanh"
+        )
+    return _chosen_forms[device_type]
+
+
+def _time_hidden_forms(n_events=65536, repeat=5):
+    """Return "sigmoid" if torch's sigmoid beats its tanh by 2x or more here."""
+    buffer = torch.linspace(-3.0, 3.0, 8 * n_events).reshape(8, n_events)
+    output = torch.empty_like(buffer)
+    best = {"tanh": float("inf"), "sigmoid": float("inf")}
+    kernels = {"tanh": torch.tanh, "sigmoid": torch.sigmoid}
+    for _ in range(repeat):
+        for form, kernel in kernels.items():
+            start = time.perf_counter()
+            kernel(buffer, out=output)
+            best[form] = min(best[form], time.perf_counter() - start)
+    return "sigmoid" if 2 * best["sigmoid"] <= best["tanh"] else "tanh"
 
 
 def _accumulate(parameter, gradient):
@@ -241,7 +328,7 @@ class ScaledNetwork(nn.Module):
         """See :meth:`MLP.column_widths`."""
         return self.network.column_widths(n_features)
 
-    def forward_columns_cached(self, x_columns, activations):
+    def forward_columns_cached(self, x_columns, activations, form="tanh"):
         """Scale raw features into ``activations[0]``, then as the inner network.
 
         See :meth:`MLP.forward_columns_cached`.
@@ -249,11 +336,11 @@ class ScaledNetwork(nn.Module):
         with torch.no_grad():
             scaled = torch.sub(x_columns, self.offset.unsqueeze(1), out=activations[0])
             scaled.div_(self.scale.unsqueeze(1))
-        return self.network.forward_columns_cached(scaled, activations)
+        return self.network.forward_columns_cached(scaled, activations, form)
 
-    def backward_columns(self, activations, grad_logits, deltas=None):
+    def backward_columns(self, activations, grad_logits, deltas=None, form="tanh"):
         """See :meth:`MLP.backward_columns`."""
-        self.network.backward_columns(activations, grad_logits, deltas)
+        self.network.backward_columns(activations, grad_logits, deltas, form)
 
 
 def build_network(module, module_kwargs, n_features, hidden_layer_sizes, activation):

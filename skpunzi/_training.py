@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from sklearn.exceptions import ConvergenceWarning
 
 from ._loss import mean_sensitivity, window_sums
-from ._network import ColumnInputs, chunked_logits
+from ._network import ColumnInputs, chunked_logits, hidden_form
 from ._progress import ProgressBar
 
 __all__ = [
@@ -183,6 +183,7 @@ class PunziObjective:
         self.bounds = _split_bounds(len(inputs), batch_size)
         self.n_batches = len(self.bounds) - 1
         self.cache = None
+        self.hidden_form = hidden_form(weight.device)
 
         # The paper multiplies every mini-batch sum by the number of batches:
         # the mean of the scaled batch sums is then exactly the full sum.
@@ -240,7 +241,9 @@ class PunziObjective:
         key_sums = torch.zeros(self.index.n_keys, dtype=torch.float64, device=X.device)
         for number, (first, last) in enumerate(chunks):
             activations, _ = cache.chunk(number, last - first)
-            logits = network.forward_columns_cached(X[:, first:last], activations)
+            logits = network.forward_columns_cached(
+                X[:, first:last], activations, self.hidden_form
+            )
             values = torch.sigmoid(logits).mul_(weight[first:last])
             key_sums.index_add_(0, key[first:last], values.double())
 
@@ -252,13 +255,15 @@ class PunziObjective:
         for number, (first, last) in enumerate(chunks):
             activations, cached = cache.chunk(number, last - first)
             if not cached:
-                network.forward_columns_cached(X[:, first:last], activations)
+                network.forward_columns_cached(
+                    X[:, first:last], activations, self.hidden_form
+                )
             probability = torch.sigmoid(activations[-1][0])
             grad_logits = grad_keys.index_select(0, key[first:last])
             grad_logits.mul_(weight[first:last]).mul_(probability)
             grad_logits.mul_(probability.neg_().add_(1))
             network.backward_columns(
-                activations, grad_logits, cache.deltas(last - first)
+                activations, grad_logits, cache.deltas(last - first), self.hidden_form
             )
         return loss
 

@@ -6,7 +6,7 @@ import torch
 from skpunzi import PunziLoss, punzi_sensitivity
 from skpunzi._groups import check_groups
 from skpunzi._loss import WindowIndex, window_sums
-from skpunzi._network import MLP, ColumnInputs, RowInputs
+from skpunzi._network import MLP, ColumnInputs, RowInputs, hidden_form
 from skpunzi._training import PunziObjective
 
 
@@ -197,10 +197,14 @@ def test_chunked_gradient_equals_direct_autograd(batch_size, layout):
             torch.testing.assert_close(g_d, p.grad, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("form", ["tanh", "sigmoid"])
 @pytest.mark.parametrize("cache_bytes", [2**28, 0, 2 * 19 * 64 * 4])
 @pytest.mark.parametrize("batch_size", [None, 100])
-def test_hand_written_backward_equals_autograd(batch_size, cache_bytes):
+def test_hand_written_backward_equals_autograd(
+    batch_size, cache_bytes, form, monkeypatch
+):
     """The tanh network's manual backward (column layout) matches autograd."""
+    monkeypatch.setenv("SKPUNZI_HIDDEN_FORM", form)
     rng = np.random.default_rng(4)
     n, n_hypotheses = 300, 3
     X = torch.tensor(rng.normal(size=(n, 4)), dtype=torch.float32)
@@ -216,6 +220,7 @@ def test_hand_written_backward_equals_autograd(batch_size, cache_bytes):
     manual = _objective_gradients(
         network, X, weight, index, batch_size, 64, ColumnInputs, cache_bytes
     )
+    assert hidden_form(X.device) == form
     autograd = _objective_gradients(
         network, X, weight, index, batch_size, 64, RowInputs
     )
