@@ -38,3 +38,14 @@ def machine():
         f"{hidden_form('cpu')}), numpy {np.__version__}, "
         f"scikit-learn {sklearn.__version__}, python {platform.python_version()}"
     )
+
+
+def announce(threads=None):
+    """Print the machine line first; ``threads`` pins torch's thread count.
+
+    The studies run single-threaded: several fits share the machine, and
+    torch's waiting threads slow small steps down when a core is busy.
+    """
+    if threads is not None:
+        torch.set_num_threads(threads)
+    print(f"machine: {machine()}", flush=True)

@@ -18,7 +18,7 @@ import time
 import tracemalloc
 
 import numpy as np
-from _machine import machine
+from _machine import announce
 
 from skpunzi._groups import check_groups
 from skpunzi._metrics import punzi_fom
@@ -63,7 +63,7 @@ def timed(label, function):
 
 
 def main(n_events=9_000_000, n_hypotheses=50):
-    print(f"machine: {machine()}")
+    announce()
     start = time.perf_counter()
     y_true, y_score, weight, groups = make_sample(n_events, n_hypotheses)
     print(

@@ -28,7 +28,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 import torch
-from _machine import machine
+from _machine import announce, machine
 
 N_FEATURES, N_HYPOTHESES = 4, 45
 
@@ -548,7 +548,7 @@ def main(argv=None):
         print(json.dumps(result))
         return
 
-    print(f"machine: {machine()}")
+    announce()
     if args.suite == "scaling":
         scaling(args.repeat, args.events or 9_000_000, args.plot)
         return

@@ -21,12 +21,11 @@ import sys
 import time
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "examples"))
 
 import zprime_search as study  # noqa: E402
-from _machine import machine  # noqa: E402
+from _machine import announce  # noqa: E402
 
 from skpunzi import PunziClassifier  # noqa: E402
 
@@ -53,8 +52,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    print(f"machine: {machine()}")
+    announce(threads=1)
 
     results = {name: [] for name in VARIANTS}
     baselines = []
