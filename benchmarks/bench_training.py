@@ -8,6 +8,7 @@ resident set size) belongs to that measurement alone. Usage::
     python benchmarks/bench_training.py bce-loss [--events 1000000]
     python benchmarks/bench_training.py fit [--events 9000000]
     python benchmarks/bench_training.py predict [--events 9000000]
+    python benchmarks/bench_training.py hidden-forms [--events 65536]
     python benchmarks/bench_training.py scaling [--events 9000000] [--plot PATH]
 
 The data are synthetic (4 features, 2.5 % signal, 45 overlapping windows of a
@@ -24,6 +25,7 @@ import resource
 import subprocess
 import sys
 import time
+from functools import partial
 
 import numpy as np
 import scipy.sparse as sp
@@ -403,6 +405,28 @@ def predict(n_events, repeat):
     return {"predict_proba_s": best, "median_s": median}
 
 
+def hidden_forms(n_events, repeat):
+    """torch's tanh against its sigmoid, the two ways to compute tanh layers.
+
+    On a (8, n_events) float32 buffer, as one hidden layer of a training
+    chunk: inputs spread over [-3, 3] as in a working network, and inputs
+    in [88, 103] (a saturated unit), where the sigmoid's ``exp(-x)`` is a
+    denormal number. ``chosen`` is what ``skpunzi._network.hidden_form``
+    picks here.
+    """
+    from skpunzi._network import hidden_form
+
+    result = {"chosen": hidden_form("cpu")}
+    for label, low, high in [("", -3.0, 3.0), ("_saturated", 88.0, 103.0)]:
+        buffer = torch.linspace(low, high, 8 * n_events).reshape(8, -1)
+        output = torch.empty_like(buffer)
+        for name, kernel in [("tanh", torch.tanh), ("sigmoid", torch.sigmoid)]:
+            best, median = _timed(partial(kernel, buffer, out=output), repeat)
+            result[f"{name}{label}_us"] = 1e6 * best
+            result[f"{name}{label}_median_us"] = 1e6 * median
+    return result
+
+
 MEASUREMENTS = {
     "punzi-skpunzi": punzi_epoch_skpunzi,
     "punzi-sparse": punzi_epoch_sparse,
@@ -412,6 +436,7 @@ MEASUREMENTS = {
     "bce-to-loss": bce_to_equal_loss,
     "fit": whole_fit,
     "predict": predict,
+    "hidden-forms": hidden_forms,
 }
 
 SUITES = {
@@ -420,6 +445,7 @@ SUITES = {
     "bce-loss": ["bce-to-loss"],
     "fit": ["fit"],
     "predict": ["predict"],
+    "hidden-forms": ["hidden-forms"],
 }
 
 
@@ -460,17 +486,17 @@ def scaling(repeat, n_events=9_000_000, output="benchmarks/scaling.png"):
     """Punzi epoch against events, pairs and hypotheses; prints and plots."""
     rows = []
     for series, points in scaling_points(n_events).items():
-        for n_events, n_hypotheses, overlap in points:
+        for size, n_hypotheses, overlap in points:
             result = run_isolated(
                 "punzi-skpunzi",
-                n_events,
+                size,
                 repeat,
                 hypotheses=n_hypotheses,
                 overlap=overlap,
             )
             row = {
                 "series": series,
-                "events": n_events,
+                "events": size,
                 "hypotheses": n_hypotheses,
                 **result,
             }
@@ -552,7 +578,8 @@ def main(argv=None):
     if args.suite == "scaling":
         scaling(args.repeat, args.events or 9_000_000, args.plot)
         return
-    default = 1_000_000 if args.suite.startswith("bce") else 9_000_000
+    default = {"bce-epoch": 1_000_000, "bce-loss": 1_000_000, "hidden-forms": 65_536}
+    default = default.get(args.suite, 9_000_000)
     n_events = args.events or default
     print(f"events: {n_events:,d}, repeat: {args.repeat} (best of)")
     for name in SUITES[args.suite]:

@@ -148,9 +148,8 @@ class MLP(nn.Module):
                     # The input is s = (1 + tanh) / 2 of the previous layer.
                     weight, bias = 2 * weight, bias - weight.sum(dim=1, keepdim=True)
                 output = activations[depth + 1]
-                if depth + 1 == len(linears):
-                    torch.addmm(bias, weight, activations[depth], out=output)
-                elif form == "sigmoid":
+                hidden = depth + 1 < len(linears)
+                if hidden and form == "sigmoid":
                     # output = sigmoid(2 a), a = weight @ input + bias.
                     torch.addmm(
                         bias, weight, activations[depth], beta=2, alpha=2, out=output
@@ -158,7 +157,8 @@ class MLP(nn.Module):
                     output.sigmoid_()
                 else:
                     torch.addmm(bias, weight, activations[depth], out=output)
-                    output.tanh_()
+                    if hidden:
+                        output.tanh_()
         return activations[-1][0]
 
     def backward_columns(self, activations, grad_logits, deltas=None, form="tanh"):
@@ -222,11 +222,12 @@ def hidden_form(device):
     (see :meth:`MLP.forward_columns_cached`). Which kernel is faster depends
     on the CPU and on the instruction set torch dispatches to: on one of our
     development machines sigmoid was three times faster than tanh, on
-    another (AVX-512) tanh was 1.3 times faster than sigmoid, and eight
-    times faster where the sigmoid's outputs are denormal numbers (inputs
-    below about -87). The hidden activations are most of the cost of a
-    Punzi-loss step, so the choice is measured once per process and device
-    type, on a buffer of the training chunk's shape (a few milliseconds).
+    another (AVX-512) tanh was 1.3 times faster than sigmoid, and eleven
+    times faster on saturated units (sigmoid inputs above about 88, where
+    its ``exp(-x)`` is a denormal number). The hidden activations are most
+    of the cost of a Punzi-loss step, so the choice is measured once per
+    process and device type, on a buffer of the training chunk's shape (a
+    few milliseconds).
 
     The sigmoid form is chosen only when it is at least twice as fast, so
     the choice does not flip between runs on the same machine. The

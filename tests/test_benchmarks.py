@@ -43,6 +43,7 @@ def _records(lines):
         ("punzi-epoch", {"punzi-skpunzi", "punzi-sparse", "punzi-index-add"}),
         ("bce-epoch", {"bce-skpunzi", "bce-dataloader"}),
         ("predict", {"predict"}),
+        ("hidden-forms", {"hidden-forms"}),
     ],
 )
 def test_bench_training_suites_report_every_measurement(suite, expected):
@@ -50,12 +51,12 @@ def test_bench_training_suites_report_every_measurement(suite, expected):
     records = _records(lines)
     assert set(records) == expected
     for record in records.values():
-        times = [value for key, value in record.items() if key.endswith("_s")]
+        times = [value for key, value in record.items() if key.endswith(("_s", "_us"))]
         assert times and all(value > 0 for value in times)
 
 
 @pytest.mark.slow
-def test_bench_training_bce_loss_and_fit(tmp_path):
+def test_bench_training_bce_loss_and_fit():
     records = _records(
         _run("bench_training.py", "bce-loss", "--events", "20000", "--repeat", "1")
     )
@@ -88,6 +89,7 @@ def test_bench_training_scaling_writes_its_plot(tmp_path):
         "hypotheses"
     ] * 4
     assert [row["events"] for row in rows[:3]] == [3333, 10000, 30000]
+    assert {row["events"] for row in rows[3:]} == {10000}
     assert plot.stat().st_size > 0
 
 
